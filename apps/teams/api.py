@@ -1,0 +1,34 @@
+from django.contrib.auth import authenticate
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .selectors import teams_for
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False)
+
+
+class TokenObtainApi(APIView):
+    """POST username and password, get a new API token (named after this login)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, **data.validated_data)
+        if user is None:
+            raise serializers.ValidationError({"non_field_errors": ["The username or password is wrong."]})
+        _, key = services.token_create(user=user, name="Obtained through the API")
+        return Response({"token": key}, status=201)
+
+
+class TeamListApi(APIView):
+    def get(self, request):
+        return Response([{"slug": t.slug, "name": t.name, "role": t.role} for t in teams_for(request.user)])

@@ -1,0 +1,26 @@
+"""Role checks in one place: viewers read, editors and owners act, owners manage the team."""
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from .models import Membership
+from .selectors import role_in
+
+RANK = {Membership.Role.VIEWER: 0, Membership.Role.EDITOR: 1, Membership.Role.OWNER: 2}
+WHAT_NEEDS = {
+    Membership.Role.EDITOR: "only editors and owners of this team can do this",
+    Membership.Role.OWNER: "only owners of this team can do this",
+}
+
+
+def has_role(role: str | None, minimum: str) -> bool:
+    return role is not None and RANK[role] >= RANK[minimum]
+
+
+def require_role(user, team, minimum: str) -> str:
+    """The user's role in `team`; 404 when not a member (as if the team did not exist), 403 when too low."""
+    role = role_in(user, team)
+    if role is None:
+        raise Http404("Not found.")
+    if not has_role(role, minimum):
+        raise PermissionDenied(f"You are a {role} of {team.name}; {WHAT_NEEDS[minimum]}.")
+    return role

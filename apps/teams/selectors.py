@@ -1,0 +1,54 @@
+"""Reads scoped to the user: the one place that decides which teams, and so which objects, a user sees.
+
+Every later app scopes its querysets with `scoped(qs, user)`, so a cross-team id is simply not
+found (404), exactly like an id that does not exist.
+"""
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
+
+from .models import ApiToken, Membership, Team
+
+
+def scoped(queryset: QuerySet, user, *, team_field: str = "team") -> QuerySet:
+    """Restrict any queryset of team-owned objects to the teams `user` belongs to."""
+    if not user.is_authenticated:
+        return queryset.none()
+    return queryset.filter(**{f"{team_field}__memberships__user": user})
+
+
+def teams_for(user) -> QuerySet[Team]:
+    """The user's teams, personal first, each annotated with the user's `role` in it."""
+    if not user.is_authenticated:
+        return Team.objects.none()
+    role = Membership.objects.filter(team=OuterRef("pk"), user=user).values("role")[:1]
+    return (Team.objects.filter(memberships__user=user)
+            .annotate(role=Subquery(role)).order_by("-personal", "name"))
+
+
+def team_for(user, slug: str) -> Team:
+    """The user's team with this slug, or 404 when it does not exist or the user is not in it."""
+    team = teams_for(user).filter(slug=slug).first()
+    if team is None:
+        raise Http404("No such team.")
+    return team
+
+
+def role_in(user, team: Team) -> str | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(team=team, user=user).values_list("role", flat=True).first()
+
+
+def memberships_of(team: Team) -> QuerySet[Membership]:
+    return team.memberships.select_related("user").order_by("user__username")
+
+
+def membership_in(team: Team, membership_id: int) -> Membership:
+    membership = team.memberships.select_related("user").filter(pk=membership_id).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+def tokens_for(user) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)

@@ -1,0 +1,19 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("team/", views.team_current, name="team_current"),
+    path("teams/new", views.team_create, name="team_create"),
+    path("teams/switch", views.team_switch, name="team_switch"),
+    path("teams/<slug:slug>/", views.team_detail, name="team_detail"),
+    path("teams/<slug:slug>/members/add", views.member_add, name="member_add"),
+    path("teams/<slug:slug>/members/<int:membership_id>/role", views.member_role, name="member_role"),
+    path("teams/<slug:slug>/members/<int:membership_id>/remove", views.member_remove, name="member_remove"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/tokens/new", views.token_create, name="token_create"),
+    path("profile/tokens/<int:token_id>/revoke", views.token_revoke, name="token_revoke"),
+]

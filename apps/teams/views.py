@@ -1,0 +1,137 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import services
+from .forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamSwitchForm, TokenCreateForm
+from .middleware import SESSION_KEY
+from .models import Membership
+from .permissions import has_role, require_role
+from .selectors import memberships_of, membership_in, team_for, tokens_for
+
+
+@login_required
+def team_current(request):
+    return redirect("team_detail", slug=request.team.slug)
+
+
+@login_required
+def team_detail(request, slug):
+    team = team_for(request.user, slug)
+    is_owner = has_role(team.role, Membership.Role.OWNER)
+    return render(request, "teams/team_detail.html", {
+        "team": team,
+        "memberships": memberships_of(team),
+        "is_owner": is_owner,
+        "add_form": MemberAddForm() if is_owner else None,
+        "roles": Membership.Role.choices,
+    })
+
+
+@login_required
+@require_POST
+def team_create(request):
+    form = TeamCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A team needs a name.")
+        return redirect("team_current")
+    team = services.team_create(name=form.cleaned_data["name"], owner=request.user)
+    request.session[SESSION_KEY] = team.slug
+    messages.success(request, f"Created {team.name}; you are its owner.")
+    return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+@require_POST
+def member_add(request, slug):
+    team = team_for(request.user, slug)
+    require_role(request.user, team, Membership.Role.OWNER)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            membership = services.member_add(team=team, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+        else:
+            messages.success(request, f"Added {membership.user.username} as {membership.get_role_display().lower()}.")
+    else:
+        messages.error(request, "Give a username and a role to add a member.")
+    return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+@require_POST
+def member_role(request, slug, membership_id):
+    team = team_for(request.user, slug)
+    require_role(request.user, team, Membership.Role.OWNER)
+    membership = membership_in(team, membership_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner, editor or viewer.")
+        return redirect("team_detail", slug=team.slug)
+    try:
+        services.member_role_set(membership=membership, role=form.cleaned_data["role"])
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"{membership.user.username} is now {membership.get_role_display().lower()}.")
+    return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, membership_id):
+    team = team_for(request.user, slug)
+    require_role(request.user, team, Membership.Role.OWNER)
+    membership = membership_in(team, membership_id)
+    try:
+        services.member_remove(membership=membership)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"Removed {membership.user.username} from {team.name}.")
+    return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+@require_POST
+def team_switch(request):
+    form = TeamSwitchForm(request.POST)
+    if form.is_valid():
+        team = team_for(request.user, form.cleaned_data["team"])
+        request.session[SESSION_KEY] = team.slug
+        messages.info(request, f"Now working in {team.name}.")
+    next_url = request.POST.get("next", "")
+    return redirect(next_url if next_url.startswith("/") and not next_url.startswith("//") else "home")
+
+
+@login_required
+def profile(request):
+    return render(request, "teams/profile.html", {
+        "tokens": tokens_for(request.user),
+        "form": TokenCreateForm(),
+        "new_key": request.session.pop("new_token_key", None),
+    })
+
+
+@login_required
+@require_POST
+def token_create(request):
+    form = TokenCreateForm(request.POST)
+    name = form.cleaned_data["name"] if form.is_valid() else "API token"
+    token, key = services.token_create(user=request.user, name=name)
+    # Shown on the next page once (post/redirect/get), then gone: only the digest is stored.
+    request.session["new_token_key"] = key
+    messages.success(request, f"Created the token {token.name}. Copy it now: it will not be shown again.")
+    return redirect("profile")
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id):
+    token = get_object_or_404(tokens_for(request.user), pk=token_id)
+    services.token_revoke(token=token)
+    messages.success(request, f"Revoked the token {token.name}; requests using it are now refused.")
+    return redirect("profile")

@@ -1,0 +1,50 @@
+"""The Celery app. The broker is only a doorbell: a run's state lives on its database row.
+
+Queues: `default` (small jobs), `ingest` (dataset packing, CPU-heavy), `train` (one process per
+GPU, `--pool=solo`, because CUDA does not survive fork).
+"""
+import os
+
+from celery import Celery
+from django.conf import settings
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dlstudio.settings")
+
+app = Celery("dlstudio")
+
+QUEUES = ("default", "ingest", "train")
+# Redis re-delivers an unacknowledged message after this long. It is far above the reaper's
+# horizon, so a long run is never handed to a second worker by Redis itself: the reaper decides.
+VISIBILITY_TIMEOUT = 7 * 24 * 3600
+
+
+def configure(app: Celery, redis_url: str) -> None:
+    app.conf.update(
+        broker_url=redis_url,
+        result_backend=redis_url,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_expires=3600,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="default",
+        task_routes={
+            "workers.tasks.ingest_*": {"queue": "ingest"},
+            "workers.tasks.train_*": {"queue": "train"},
+        },
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
+    )
+
+
+configure(app, settings.REDIS_URL)
+app.autodiscover_tasks(["workers"], related_name="tasks", force=True)

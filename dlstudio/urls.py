@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.http import HttpResponseNotFound
+from django.shortcuts import render
+from django.urls import include, path
+
+from apps.teams import api as teams_api
+
+from . import views
+from .api_errors import json_error
+
+api_patterns = [
+    path("health", views.HealthApi.as_view(), name="api_health"),
+    path("auth/token", teams_api.TokenObtainApi.as_view(), name="api_token"),
+    path("teams", teams_api.TeamListApi.as_view(), name="api_teams"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("", include("apps.teams.urls")),
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return json_error(request, "Not found.", 404)
+    return HttpResponseNotFound(render(request, "404.html").content)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return json_error(request, "Something went wrong on the server; the error has been logged.", 500)
+    response = render(request, "500.html")
+    response.status_code = 500
+    return response

@@ -1,0 +1,123 @@
+"""Real services for the tests: a private redis-server and Celery worker processes."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail loudly at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class RedisServer:
+    def __init__(self, directory: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = directory
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=open(self.directory / "redis.log", "ab"), stderr=subprocess.STDOUT)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+
+        def answers():
+            try:
+                return client.ping()
+            except redis.RedisError:
+                return False
+
+        wait_until(answers, timeout=20, message="redis-server to answer")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for the database this test process uses, for worker processes."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine.endswith("postgresql"):
+        auth = settings_dict["USER"] + (f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+    raise NotImplementedError(engine)
+
+
+class CeleryWorker:
+    """`celery -A dlstudio worker` as a real child process, in its own process group."""
+
+    def __init__(self, *, env: dict, queues: str = "default,ingest,train", pool: str = "solo",
+                 log_dir: Path, name: str | None = None):
+        self.name = f"{name or 'test'}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+        self.queues, self.pool, self.env = queues, pool, env
+        self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "CeleryWorker":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "dlstudio", "worker", "-Q", self.queues,
+             f"--pool={self.pool}", "--concurrency=1", "-n", self.name, "--loglevel=INFO",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=self.env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self, app, timeout: float = 90) -> "CeleryWorker":
+        def answers():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            return app.control.ping(destination=[self.name], timeout=0.5)
+
+        wait_until(answers, timeout=timeout, interval=0.2, message=f"worker {self.name} to answer")
+        return self
+
+    def signal(self, sig: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)

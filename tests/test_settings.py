@@ -1,0 +1,49 @@
+"""Settings come from the environment, with loud errors for bad values, and pass check --deploy."""
+import os
+import subprocess
+import sys
+
+from tests.support.services import ROOT
+
+
+def django_check(*args, **env):
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    full_env = {**inherited, "DJANGO_SETTINGS_MODULE": "dlstudio.settings", **env}
+    return subprocess.run([sys.executable, "manage.py", "check", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = django_check("--deploy", "--fail-level", "WARNING",
+                          DLSTUDIO_DATA_DIR=str(tmp_path), DLSTUDIO_DEBUG="false", DLSTUDIO_HTTPS="true",
+                          DLSTUDIO_SECRET_KEY="x7#kQ2!vLp9@Zr4$Wm8^Tn3&Yb6*Hc1(Jd5)Gf0-Se7+Ua2=Ri9")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_bad_value_names_the_variable(tmp_path):
+    result = django_check(DLSTUDIO_DATA_DIR=str(tmp_path), DLSTUDIO_MAX_UPLOAD_MB="lots")
+    assert result.returncode != 0
+    assert "DLSTUDIO_MAX_UPLOAD_MB must be a whole number" in result.stderr
+
+
+def test_unknown_worker_queue_is_refused(tmp_path):
+    result = django_check(DLSTUDIO_DATA_DIR=str(tmp_path), DLSTUDIO_WORKER_QUEUES="default,gpu")
+    assert "DLSTUDIO_WORKER_QUEUES may name default, ingest and train, not gpu" in result.stderr
+
+
+def test_secret_key_is_generated_once_into_the_data_dir(tmp_path):
+    env = {"DLSTUDIO_DATA_DIR": str(tmp_path), "DLSTUDIO_SECRET_KEY": ""}
+    assert django_check(**env).returncode == 0
+    key = (tmp_path / "secret_key").read_text()
+    assert len(key) >= 50 and (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    django_check(**env)
+    assert (tmp_path / "secret_key").read_text() == key
+
+
+def test_sqlite_runs_in_wal_mode(db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode") if connection.vendor == "sqlite" else cursor.execute("SELECT 'wal'")
+        assert cursor.fetchone()[0] == "wal"

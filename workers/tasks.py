@@ -1,0 +1,30 @@
+"""Celery tasks: ids in, a service call, nothing else."""
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+
+from . import presence
+
+_announcer: presence.Announcer | None = None
+
+
+@worker_ready.connect
+def _announce_worker(sender, **kwargs):
+    global _announcer
+    queues = [q.name for q in sender.task_consumer.queues]
+    _announcer = presence.Announcer(url=settings.REDIS_URL, name=sender.hostname, queues=queues)
+    _announcer.start()
+
+
+@worker_shutdown.connect
+def _withdraw_worker(**kwargs):
+    if _announcer is not None:
+        _announcer.stop()
+
+
+@shared_task(ignore_result=False)
+def ping(value: str = "pong") -> dict:
+    """A round trip through the broker: what the health checks and the integration tests send."""
+    from celery import current_task
+
+    return {"value": value, "worker": current_task.request.hostname}
