@@ -7,7 +7,7 @@ import os
 
 from celery import Celery
 from django.conf import settings
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dlstudio.settings")
 
@@ -33,8 +33,12 @@ def configure(app: Celery, redis_url: str) -> None:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         result_expires=3600,
-        task_queues=[Queue(name) for name in QUEUES],
+        # Each queue its own exchange and routing key: a bare Queue(name) would be bound to the
+        # default exchange and key, so a message for `default` would land in every queue.
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue="default",
+        task_default_exchange="default",
+        task_default_routing_key="default",
         task_routes={
             "workers.tasks.ingest_*": {"queue": "ingest"},
             "workers.tasks.train_*": {"queue": "train"},

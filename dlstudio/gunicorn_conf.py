@@ -10,3 +10,5 @@ timeout = 120
 graceful_timeout = 10
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# gunicorn's control socket lives in the home directory and would clash between two installations.
+control_socket_disable = True

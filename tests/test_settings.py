@@ -41,9 +41,12 @@ def test_secret_key_is_generated_once_into_the_data_dir(tmp_path):
     assert (tmp_path / "secret_key").read_text() == key
 
 
-def test_sqlite_runs_in_wal_mode(db):
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode") if connection.vendor == "sqlite" else cursor.execute("SELECT 'wal'")
-        assert cursor.fetchone()[0] == "wal"
+def test_the_default_database_is_sqlite_in_wal_mode_with_a_busy_timeout(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")},
+           "DLSTUDIO_DATA_DIR": str(tmp_path)}
+    script = ("from django.db import connection; c = connection.cursor(); "
+              "print(c.execute('PRAGMA journal_mode').fetchone()[0], c.execute('PRAGMA busy_timeout').fetchone()[0])")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["wal", "30000"], result.stderr
+    assert (tmp_path / "db.sqlite3").exists()

@@ -36,4 +36,5 @@ class Command(BaseCommand):
             f"dlstudio is starting at http://{settings.BIND}/ — sign in as admin. Ctrl-C stops everything."))
         self.stdout.flush()
         manager.loop()
-        sys.exit(manager.returncode)
+        # Ctrl-C (or a SIGTERM from a supervisor) is how this is meant to stop: not an error.
+        sys.exit(0 if manager.returncode in (130, 143) else manager.returncode)
