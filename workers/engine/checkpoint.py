@@ -1,0 +1,102 @@
+"""Checkpoint files: written atomically, read only with `torch.load(weights_only=True)`.
+
+A checkpoint is a dict of plain containers, numbers, strings and tensors, nothing else, so the
+restricted unpickler of `weights_only=True` can read it and a file carrying any other pickle
+payload (a class to import, a function to call) is refused before anything in it runs.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "dlstudio-checkpoint"
+VERSION = 1
+LAST, BEST = "last.pt", "best.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one sentence for a person."""
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write to a temporary file in the same directory, then rename over `path`.
+
+    A crash mid-write leaves the previous file intact: a rename within one filesystem is atomic.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"checkpoint {path.name} is not plain weights (it is corrupt or carries code) and was refused unread"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"checkpoint {path.name} is not a readable PyTorch file ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a dlstudio checkpoint")
+    if state.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path.name} is a version {state.get('version')} checkpoint; this engine reads version {VERSION}")
+    return state
+
+
+def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A bare state dict (torchvision's `.pth` or a `.safetensors` file), loaded safely."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file  # optional: only when such a file is given
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"weights file {path.name} is not plain weights (it is corrupt or carries code) and was refused unread"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"weights file {path.name} is not a readable PyTorch file ({exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a dlstudio checkpoint given as a weights file
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"weights file {path.name} is not a state dict of tensors")
+    return state
+
+
+# --- random number generator state -----------------------------------------------------------
+
+def rng_state(augment_generator: torch.Generator) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "augment": augment_generator.get_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], augment_generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    augment_generator.set_state(state["augment"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(cuda_states)
