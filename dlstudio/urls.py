@@ -3,6 +3,7 @@ from django.http import HttpResponseNotFound
 from django.shortcuts import render
 from django.urls import include, path
 
+from apps.datasets import api as datasets_api
 from apps.teams import api as teams_api
 
 from . import views
@@ -12,11 +13,13 @@ api_patterns = [
     path("health", views.HealthApi.as_view(), name="api_health"),
     path("auth/token", teams_api.TokenObtainApi.as_view(), name="api_token"),
     path("teams", teams_api.TeamListApi.as_view(), name="api_teams"),
+    *datasets_api.urlpatterns,
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("apps.teams.urls")),
+    path("", include("apps.datasets.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -38,16 +38,26 @@ def worker_env(django_db_setup, django_db_blocker, redis_server):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(worker_env, tmp_path_factory):
-    """One real Celery worker process consuming every queue, for the whole session."""
+def celery_workers(worker_env, redis_server, tmp_path_factory):
+    """Real Celery worker processes, as `make run` starts them: a prefork worker for `default` and
+    `ingest`, and a solo-pool worker for `train`. Shared by the whole session."""
+    import redis
+
     from dlstudio.celery import app
 
-    worker = CeleryWorker(env=worker_env, log_dir=Path(tmp_path_factory.mktemp("workers"))).start()
+    # Messages queued by earlier tests whose transactions never committed must not reach them.
+    redis.Redis.from_url(redis_server.url).flushdb()
+    log_dir = Path(tmp_path_factory.mktemp("workers"))
+    general = CeleryWorker(env=worker_env, queues="default,ingest", pool="prefork", log_dir=log_dir,
+                           name="general").start()
+    train = CeleryWorker(env=worker_env, queues="train", pool="solo", log_dir=log_dir, name="train").start()
     try:
-        worker.wait_ready(app)
-        yield worker
+        general.wait_ready(app)
+        train.wait_ready(app)
+        yield SimpleNamespace(general=general, train=train)
     finally:
-        worker.stop()
+        general.stop()
+        train.stop()
 
 
 @pytest.fixture

@@ -28,3 +28,10 @@ def ping(value: str = "pong") -> dict:
     from celery import current_task
 
     return {"value": value, "worker": current_task.request.hostname}
+
+
+@shared_task
+def ingest_dataset(dataset_id: int) -> None:
+    from apps.datasets.services import dataset_ingest
+
+    dataset_ingest(dataset_id=dataset_id)

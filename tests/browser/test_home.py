@@ -6,7 +6,7 @@ from apps.teams.models import ApiToken
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_sign_in_see_the_workers_and_create_an_api_token(page, live_server, sign_in, world, celery_worker):
+def test_sign_in_see_the_workers_and_create_an_api_token(page, live_server, sign_in, world, celery_workers):
     sign_in(page, "olivia", world.password)
     expect(page.locator("h1")).to_contain_text("Welcome, olivia")
     # The worker announces itself a moment after it starts: reload until it is listed (bounded).
@@ -15,7 +15,7 @@ def test_sign_in_see_the_workers_and_create_an_api_token(page, live_server, sign
             break
         page.wait_for_timeout(500)
         page.reload()
-    expect(page.locator("#workers")).to_contain_text(celery_worker.name)
+    expect(page.locator("#workers")).to_contain_text(celery_workers.train.name)
     expect(page.locator("#workers")).to_contain_text("train")
 
     page.click("a.username")

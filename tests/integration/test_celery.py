@@ -9,26 +9,35 @@ from workers.tasks import ping
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_task_goes_through_the_broker_to_a_worker_and_back(celery_worker):
+def test_a_task_goes_through_the_broker_to_a_worker_and_back(celery_workers):
     result = ping.delay("hello").get(timeout=60)
-    assert result == {"value": "hello", "worker": celery_worker.name}
+    assert result == {"value": "hello", "worker": celery_workers.general.name}
 
 
-def test_the_worker_consumes_the_three_queues(celery_worker):
-    queues = app.control.inspect(destination=[celery_worker.name], timeout=5).active_queues()
-    assert {q["name"] for q in queues[celery_worker.name]} == {"default", "ingest", "train"}
+def test_a_task_for_the_train_queue_reaches_only_the_training_worker(celery_workers):
+    result = ping.apply_async(("gpu",), queue="train").get(timeout=60)
+    assert result["worker"] == celery_workers.train.name
 
 
-def test_health_lists_the_worker_with_its_queues_and_device(celery_worker):
+def test_each_worker_consumes_its_queues(celery_workers):
+    names = [celery_workers.general.name, celery_workers.train.name]
+    queues = app.control.inspect(destination=names, timeout=5).active_queues()
+    assert {q["name"] for q in queues[celery_workers.general.name]} == {"default", "ingest"}
+    assert {q["name"] for q in queues[celery_workers.train.name]} == {"train"}
+
+
+def test_health_lists_the_workers_with_their_queues_and_device(celery_workers):
     api = APIClient()
 
     def listed():
         workers = {w["name"]: w for w in api.get("/api/health").json()["workers"]}
-        return workers.get(celery_worker.name)
+        wanted = (celery_workers.general.name, celery_workers.train.name)
+        return workers if all(name in workers for name in wanted) else None
 
-    worker = wait_until(listed, timeout=60, interval=0.5, message="the worker in /api/health")
-    assert worker["queues"] == ["default", "ingest", "train"]
-    assert worker["device"] == "cpu"
+    workers = wait_until(listed, timeout=60, interval=0.5, message="both workers in /api/health")
+    assert workers[celery_workers.general.name]["queues"] == ["default", "ingest"]
+    assert workers[celery_workers.train.name]["queues"] == ["train"]
+    assert workers[celery_workers.train.name]["device"] == "cpu"
 
 
 def test_health_reports_a_broker_that_is_down(settings):

@@ -1,0 +1,37 @@
+from django import forms
+
+from .serializers import COLORS
+from workers.engine.imaging import RESIZE_MODES
+
+HELP = {
+    "archive": "A zip, tar or tar.gz with one folder per class (cat/001.jpg), or train/, val/ and test/ "
+               "folders each holding class folders to keep your own split.",
+    "name": "How the team will recognise it in experiments.",
+    "val_fraction": "Share of each class held out to validate after every epoch (0.2 = 20%).",
+    "test_fraction": "Share of each class kept for the final, untouched test (0.1 = 10%).",
+    "image_size": "Side in pixels every image is resized to. Empty: the images' own size when they all "
+                  "share one of at most 256 px, else 224.",
+    "resize_mode": "squash stretches to a square; crop keeps the centre; fill pads with black.",
+    "color": "auto picks grayscale when every image is grayscale, else RGB.",
+    "seed": "Makes the random split repeatable.",
+}
+
+
+class DatasetUploadForm(forms.Form):
+    archive = forms.FileField(help_text=HELP["archive"])
+    name = forms.CharField(max_length=200, help_text=HELP["name"])
+    val_fraction = forms.FloatField(initial=0.2, min_value=0, max_value=0.9, help_text=HELP["val_fraction"],
+                                    widget=forms.NumberInput(attrs={"step": "0.05"}))
+    test_fraction = forms.FloatField(initial=0.1, min_value=0, max_value=0.9, help_text=HELP["test_fraction"],
+                                     widget=forms.NumberInput(attrs={"step": "0.05"}))
+    image_size = forms.IntegerField(required=False, min_value=4, max_value=1024, help_text=HELP["image_size"])
+    resize_mode = forms.ChoiceField(choices=[(m, m) for m in RESIZE_MODES], initial="squash",
+                                    help_text=HELP["resize_mode"])
+    color = forms.ChoiceField(choices=[(c, c) for c in COLORS], initial="auto", help_text=HELP["color"])
+    seed = forms.IntegerField(initial=0, min_value=0, help_text=HELP["seed"])
+
+
+class GalleryFilterForm(forms.Form):
+    label = forms.IntegerField(required=False, min_value=0)
+    split = forms.IntegerField(required=False, min_value=0, max_value=2)
+    page = forms.IntegerField(required=False, min_value=1)

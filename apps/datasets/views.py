@@ -1,0 +1,121 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.teams.models import Membership
+from apps.teams.permissions import has_role, require_role
+from apps.teams.selectors import role_in
+
+from . import charts, sample, services
+from .forms import DatasetUploadForm, GalleryFilterForm
+from .images import mean_image_uint8, png_response
+from .models import Image
+from .packs import pack_of
+from .selectors import class_counts, dataset_for, dataset_in_use, datasets_for, gallery_images
+from .serializers import DatasetOptionsSerializer
+
+GALLERY_PAGE = 48
+
+
+@login_required
+def dataset_list(request):
+    datasets = datasets_for(request.user).filter(team=request.team)
+    return render(request, "datasets/list.html", {
+        "datasets": datasets,
+        "can_edit": has_role(role_in(request.user, request.team), Membership.Role.EDITOR),
+    })
+
+
+@login_required
+def dataset_upload(request):
+    require_role(request.user, request.team, Membership.Role.EDITOR)
+    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        archive, name = values.pop("archive"), values.pop("name")
+        options = DatasetOptionsSerializer(data=values)
+        if options.is_valid():
+            try:
+                dataset = services.dataset_create(team=request.team, user=request.user, name=name,
+                                                  upload=archive, options=options.validated_data)
+            except ValidationError as exc:
+                form.add_error("archive", exc.messages[0])
+            else:
+                return redirect("dataset_detail", dataset_id=dataset.pk)
+        else:
+            for field, errors in options.errors.items():
+                form.add_error(field if field in form.fields else None, errors[0])
+    return render(request, "datasets/upload.html", {"form": form})
+
+
+@login_required
+@require_POST
+def dataset_sample(request):
+    require_role(request.user, request.team, Membership.Role.EDITOR)
+    dataset = sample.digits_dataset_create(team=request.team, user=request.user)
+    messages.success(request, "Building the sample dataset of handwritten digits; it is ready in a moment.")
+    return redirect("dataset_detail", dataset_id=dataset.pk)
+
+
+@login_required
+def dataset_detail(request, dataset_id):
+    dataset = dataset_for(request.user, dataset_id)
+    context = {"dataset": dataset, "can_edit": has_role(role_in(request.user, dataset.team), Membership.Role.EDITOR)}
+    if dataset.is_ready:
+        counts = class_counts(dataset)
+        sizes = [(s["width"], s["height"], s["count"]) for s in dataset.original_sizes.get("sizes", [])]
+        filters = GalleryFilterForm(request.GET)
+        chosen = filters.cleaned_data if filters.is_valid() else {}
+        page = Paginator(gallery_images(dataset, label=chosen.get("label"), split=chosen.get("split")),
+                         GALLERY_PAGE).get_page(chosen.get("page") or 1)
+        context.update({
+            "classes": counts,
+            "class_names": [c["name"] for c in counts],
+            "class_chart": charts.class_split_bars(counts),
+            "sizes_chart": charts.original_sizes_scatter(sizes),
+            "page": page,
+            "chosen": chosen,
+            "splits": Image.Split.choices,
+            "in_use": dataset_in_use(dataset),
+        })
+    return render(request, "datasets/detail.html", context)
+
+
+@login_required
+def dataset_thumbnail(request, dataset_id, index):
+    dataset = dataset_for(request.user, dataset_id)
+    try:
+        thumbs = pack_of(dataset).thumbs
+    except LookupError:
+        raise Http404("This dataset is not ready.") from None
+    if thumbs is None or not 0 <= index < len(thumbs):
+        raise Http404("No such image.")
+    return png_response(thumbs[index])
+
+
+@login_required
+def dataset_mean_image(request, dataset_id):
+    dataset = dataset_for(request.user, dataset_id)
+    try:
+        mean = pack_of(dataset).mean_image
+    except LookupError:
+        raise Http404("This dataset is not ready.") from None
+    return png_response(mean_image_uint8(mean))
+
+
+@login_required
+@require_POST
+def dataset_delete(request, dataset_id):
+    dataset = dataset_for(request.user, dataset_id)
+    require_role(request.user, dataset.team, Membership.Role.EDITOR)
+    try:
+        services.dataset_delete(dataset=dataset)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("dataset_detail", dataset_id=dataset.pk)
+    messages.success(request, f"Deleted the dataset {dataset.name}.")
+    return redirect("dataset_list")

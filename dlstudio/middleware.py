@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+
+
+class UploadLimitMiddleware:
+    """Refuse a request body over DLSTUDIO_MAX_UPLOAD_MB with 413 before a byte of it is read."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit_mb = settings.MAX_UPLOAD_MB
+        if length > limit_mb * 2**20:
+            message = f"The upload is larger than the limit of {limit_mb} MB (DLSTUDIO_MAX_UPLOAD_MB)."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"error": message}, status=413)
+            return render(request, "413.html", {"message": message}, status=413)
+        return self.get_response(request)

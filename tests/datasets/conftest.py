@@ -1,0 +1,46 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_ingest
+from apps.teams.services import token_create
+from tests.support.archives import class_entries, zip_bytes
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    """Each test gets its own data dir, so leftovers are easy to see (and to assert absent)."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    return settings.DATA_DIR
+
+
+@pytest.fixture
+def api_as():
+    def api_as(user):
+        client = APIClient()
+        if user is not None:
+            _, key = token_create(user=user, name="tests")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+    return api_as
+
+
+@pytest.fixture
+def upload():
+    def upload(client, data: bytes, *, filename="pets.zip", name="Pets", **fields):
+        payload = {"archive": SimpleUploadedFile(filename, data), "name": name, **fields}
+        return client.post("/api/datasets", payload, format="multipart")
+    return upload
+
+
+@pytest.fixture
+def ready_dataset(world, api_as, upload):
+    """A ready dataset of the world's team: 2 classes x 12 images of 12x12 RGB, ingested in-process."""
+    response = upload(api_as(world.owner), zip_bytes(class_entries()), team=world.team.slug)
+    assert response.status_code == 201, response.json()
+    dataset_ingest(dataset_id=response.json()["id"])
+    dataset = Dataset.objects.get(pk=response.json()["id"])
+    assert dataset.status == "ready", dataset.error
+    return dataset
