@@ -30,13 +30,14 @@
     percent.textContent = p + "%";
   }
 
+  // The message goes beside its field when the server names one, else above the button.
   function fail(message, field) {
-    errorBox.textContent = message;
-    errorBox.hidden = false;
+    box.hidden = true;
     submit.disabled = false;
     document.querySelectorAll(".field-error").forEach(function (el) { el.textContent = ""; });
     var slot = field && document.querySelector('.field-error[data-field="' + field + '"]');
-    if (slot) slot.textContent = message;
+    errorBox.hidden = !!slot;
+    (slot || errorBox).textContent = message;
   }
 
   function poll(id) {

@@ -39,4 +39,5 @@ def test_a_bad_archive_shows_the_error_beside_the_form(page, live_server, sign_i
     page.set_input_files("#id_archive", str(bogus))
     page.fill("#id_name", "Bogus")
     page.click("#upload-submit")
-    expect(page.locator("#upload-error")).to_contain_text("zip")
+    expect(page.locator('.field-error[data-field="archive"]')).to_contain_text("not a zip")
+    expect(page.locator("#upload-progress")).to_be_hidden()
