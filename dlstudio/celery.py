@@ -46,6 +46,11 @@ def configure(app: Celery, redis_url: str) -> None:
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
         timezone="UTC",
+        beat_schedule={
+            # The reaper: runs whose worker went silent go back to the queue (DESIGN.md).
+            "reap-stale-runs": {"task": "workers.tasks.reap_stale_runs",
+                                "schedule": max(5.0, settings.STALE_AFTER / 4)},
+        },
         beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     )
 

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "apps.teams",
     "apps.datasets",
+    "apps.experiments",
 ]
 
 MIDDLEWARE = [

@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.urls import include, path
 
 from apps.datasets import api as datasets_api
+from apps.experiments import api as experiments_api
 from apps.teams import api as teams_api
 
 from . import views
@@ -14,12 +15,14 @@ api_patterns = [
     path("auth/token", teams_api.TokenObtainApi.as_view(), name="api_token"),
     path("teams", teams_api.TeamListApi.as_view(), name="api_teams"),
     *datasets_api.urlpatterns,
+    *experiments_api.urlpatterns,
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("apps.teams.urls")),
     path("", include("apps.datasets.urls")),
+    path("", include("apps.experiments.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -20,4 +20,10 @@ class HealthApi(APIView):
 
 @login_required
 def home(request):
-    return render(request, "home.html", {"system": system_status()})
+    from apps.experiments.selectors import queue_of, runs_for
+
+    return render(request, "home.html", {
+        "system": system_status(),
+        "queue": queue_of(request.user, request.team)[:20],
+        "recent_runs": runs_for(request.user).filter(team=request.team).order_by("-created", "-id")[:10],
+    })

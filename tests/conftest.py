@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from django.conf import settings
 
-from tests.support.services import CeleryWorker, RedisServer, database_url
+from tests.support.services import Beat, CeleryWorker, RedisServer, database_url
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server(tmp_path_factory):
@@ -37,27 +37,82 @@ def worker_env(django_db_setup, django_db_blocker, redis_server):
             "DLSTUDIO_DATA_DIR": str(settings.DATA_DIR), "PYTHONUNBUFFERED": "1"}
 
 
+# Short, so the reaper's recovery of a killed worker's run is quick to see; heartbeats follow it.
+TEST_STALE_AFTER = "6"
+
+
 @pytest.fixture(scope="session")
 def celery_workers(worker_env, redis_server, tmp_path_factory):
-    """Real Celery worker processes, as `make run` starts them: a prefork worker for `default` and
-    `ingest`, and a solo-pool worker for `train`. Shared by the whole session."""
+    """Real Celery processes, as `make run` starts them: a prefork worker for `default` and `ingest`,
+    a solo-pool worker for `train`, and celery beat (the reaper). Shared by the whole session."""
     import redis
 
     from dlstudio.celery import app
 
     # Messages queued by earlier tests whose transactions never committed must not reach them.
     redis.Redis.from_url(redis_server.url).flushdb()
-    log_dir = Path(tmp_path_factory.mktemp("workers"))
-    general = CeleryWorker(env=worker_env, queues="default,ingest", pool="prefork", log_dir=log_dir,
-                           name="general").start()
-    train = CeleryWorker(env=worker_env, queues="train", pool="solo", log_dir=log_dir, name="train").start()
+    env = {**worker_env, "DLSTUDIO_STALE_AFTER": TEST_STALE_AFTER}
+    workers = Workers(env=env, log_dir=Path(tmp_path_factory.mktemp("workers")), app=app)
     try:
-        general.wait_ready(app)
-        train.wait_ready(app)
-        yield SimpleNamespace(general=general, train=train)
+        workers.start()
+        yield workers
     finally:
-        general.stop()
-        train.stop()
+        workers.stop()
+
+
+class Workers:
+    def __init__(self, *, env, log_dir, app):
+        self.env, self.log_dir, self.app = env, log_dir, app
+        self.general = CeleryWorker(env=env, queues="default,ingest", pool="prefork", log_dir=log_dir,
+                                    name="general")
+        self.train = CeleryWorker(env=env, queues="train", pool="solo", log_dir=log_dir, name="train")
+        self.beat = Beat(env=env, log_dir=log_dir)
+        self.extra: list[CeleryWorker] = []
+
+    def start(self):
+        self.general.start()
+        self.train.start()
+        self.beat.start()
+        self.general.wait_ready(self.app)
+        self.train.wait_ready(self.app)
+
+    def new_train_worker(self, name="train") -> CeleryWorker:
+        """One more training worker (stopped with the others at the end of the session)."""
+        worker = CeleryWorker(env=self.env, queues="train", pool="solo", log_dir=self.log_dir, name=name).start()
+        self.extra.append(worker)
+        return worker.wait_ready(self.app)
+
+    def stop(self):
+        for worker in [self.general, self.train, *self.extra]:
+            worker.stop()
+        self.beat.stop()
+
+
+@pytest.fixture
+def isolated_data_dir(settings, tmp_path):
+    """A data dir of the test's own, so leftovers are easy to see (and to assert absent).
+
+    Not for tests that use worker processes: those share the session's data dir with the workers.
+    """
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    return settings.DATA_DIR
+
+
+@pytest.fixture
+def api_as():
+    """An API client authenticated with a real token of `user` (None: anonymous)."""
+    from rest_framework.test import APIClient
+
+    from apps.teams.services import token_create
+
+    def api_as(user):
+        client = APIClient()
+        if user is not None:
+            _, key = token_create(user=user, name="tests")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+    return api_as
 
 
 @pytest.fixture

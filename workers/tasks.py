@@ -1,6 +1,6 @@
 """Celery tasks: ids in, a service call, nothing else."""
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from django.conf import settings
 
 from . import presence
@@ -35,3 +35,26 @@ def ingest_dataset(dataset_id: int) -> None:
     from apps.datasets.services import dataset_ingest
 
     dataset_ingest(dataset_id=dataset_id)
+
+
+@worker_shutting_down.connect
+def _stop_training_on_shutdown(**kwargs):
+    # A warm shutdown (deploy, Ctrl-C) lets the running task finish; a training run would take
+    # hours, so it is asked to checkpoint and go back to the queue instead.
+    from apps.experiments.training import shutdown_requested
+
+    shutdown_requested.set()
+
+
+@shared_task(bind=True)
+def train_run(self, run_id: int) -> str:
+    from apps.experiments.training import run_train
+
+    return run_train(run_id=run_id, worker=self.request.hostname)
+
+
+@shared_task
+def reap_stale_runs() -> dict:
+    from apps.experiments.services import runs_reap
+
+    return runs_reap()

@@ -1,30 +1,14 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_ingest
-from apps.teams.services import token_create
 from tests.support.archives import class_entries, zip_bytes
 
 
 @pytest.fixture(autouse=True)
-def data_dir(settings, tmp_path):
-    """Each test gets its own data dir, so leftovers are easy to see (and to assert absent)."""
-    settings.DATA_DIR = tmp_path / "data"
-    settings.DATA_DIR.mkdir()
-    return settings.DATA_DIR
-
-
-@pytest.fixture
-def api_as():
-    def api_as(user):
-        client = APIClient()
-        if user is not None:
-            _, key = token_create(user=user, name="tests")
-            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-        return client
-    return api_as
+def data_dir(isolated_data_dir):
+    return isolated_data_dir
 
 
 @pytest.fixture

@@ -121,3 +121,27 @@ class CeleryWorker:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+class Beat:
+    """`celery -A dlstudio beat`: the scheduler that runs the reaper."""
+
+    def __init__(self, *, env: dict, log_dir: Path):
+        self.env, self.log_path = env, log_dir / "beat.log"
+        self.schedule = log_dir / "celerybeat-schedule"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Beat":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "dlstudio", "beat", "--loglevel=INFO", "-s", str(self.schedule)],
+            cwd=ROOT, env=self.env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)

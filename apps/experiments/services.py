@@ -1,0 +1,147 @@
+"""Writes for experiments and runs: create, start, cancel, annotate, and the reaper.
+
+What happens inside a worker while a run trains lives in `training.py`.
+"""
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from workers.engine.config import ConfigError, TrainConfig
+
+from .models import Experiment, Run
+from .selectors import runs_for
+
+MAX_TAGS = 20
+
+
+def config_validate(config: dict, *, prefix: str = "config") -> dict:
+    """The full config with defaults, or ValidationError naming the field (`config.lr`)."""
+    try:
+        return TrainConfig.from_dict(config).to_dict()
+    except ConfigError as exc:
+        raise ValidationError(exc.message, code=f"{prefix}.{exc.field}") from None
+
+
+def _start_weights(*, user, config: dict, dataset):
+    """The run whose best checkpoint `pretrained: {"run": id}` names, checked to be usable."""
+    pretrained = config.get("pretrained")
+    if not isinstance(pretrained, dict):
+        return None
+    parent = runs_for(user).filter(pk=pretrained.get("run")).first()
+    if parent is None:
+        raise ValidationError(f"There is no run {pretrained.get('run')} in your teams to start from.",
+                              code="config.pretrained")
+    if parent.status != Run.Status.SUCCEEDED:
+        raise ValidationError(f"Run {parent.pk} has not succeeded, so it has no weights to start from.",
+                              code="config.pretrained")
+    return parent
+
+
+@transaction.atomic
+def experiment_create(*, team, user, name: str, dataset, config: dict) -> Experiment:
+    config = config_validate(config)
+    if not dataset.is_ready:
+        raise ValidationError("That dataset is not ready yet; wait for its ingest to finish.", code="dataset")
+    _start_weights(user=user, config=config, dataset=dataset)
+    return Experiment.objects.create(team=team, created_by=user, name=name.strip(), dataset=dataset, config=config)
+
+
+@transaction.atomic
+def run_start(*, experiment: Experiment, user, overrides: dict | None = None) -> Run:
+    """A queued run of the experiment; `train_run` is queued once the row is committed."""
+    config = config_validate({**experiment.config}) if not overrides else _merged(experiment.config, overrides)
+    dataset = experiment.dataset
+    if dataset is None or not dataset.is_ready:
+        raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.",
+                              code="dataset")
+    parent = _start_weights(user=user, config=config, dataset=dataset)
+    run = Run.objects.create(experiment=experiment, team=experiment.team, dataset=dataset, created_by=user,
+                             parent=parent, config=config, arch=config["arch"], epochs=config["epochs"])
+    # Unique, not just the id: a leftover folder (a restored database, a reset one) is never resumed from.
+    run.checkpoint_dir = f"runs/{run.pk}-{uuid.uuid4().hex[:8]}"
+    Run.objects.filter(pk=run.pk).update(checkpoint_dir=run.checkpoint_dir)
+    _enqueue(run.pk)
+    return run
+
+
+def _merged(config: dict, overrides: dict) -> dict:
+    try:
+        return TrainConfig.from_dict(config).with_overrides(overrides).to_dict()
+    except ConfigError as exc:
+        raise ValidationError(exc.message, code=f"config.{exc.field}") from None
+
+
+def _enqueue(run_id: int) -> None:
+    from workers.tasks import train_run
+
+    train_run.delay_on_commit(run_id)
+
+
+def run_cancel(*, run: Run) -> Run:
+    """A queued run is cancelled at once; a running one is asked to stop and checkpoints first."""
+    cancelled_in_queue = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+        status=Run.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(), eta_seconds=None)
+    if not cancelled_in_queue:
+        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(cancel_requested=True)
+    run.refresh_from_db()
+    return run
+
+
+def run_annotate(*, run: Run, notes: str | None = None, tags: list[str] | None = None) -> Run:
+    fields = []
+    if notes is not None:
+        run.notes = notes[:10_000]
+        fields.append("notes")
+    if tags is not None:
+        cleaned = []
+        for tag in tags:
+            tag = str(tag).strip()[:40]
+            if tag and tag not in cleaned:
+                cleaned.append(tag)
+        if len(cleaned) > MAX_TAGS:
+            raise ValidationError(f"A run can carry at most {MAX_TAGS} tags.", code="tags")
+        run.tags = cleaned
+        fields.append("tags")
+    if fields:
+        run.save(update_fields=fields)
+    return run
+
+
+def runs_reap(*, now=None) -> dict:
+    """Re-queue runs whose worker went silent, to resume from their last checkpoint.
+
+    A run is lost when its heartbeat is older than DLSTUDIO_STALE_AFTER. It goes back to the queue
+    with attempt + 1, up to Run.MAX_ATTEMPTS; then it fails with the reason. Each change is one
+    conditional UPDATE on the heartbeat it saw, so two reapers never both act on a run.
+    """
+    now = now or timezone.now()
+    horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
+    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=horizon)
+    for run in stale.only("pk", "attempt", "heartbeat_at", "cancel_requested", "lease_owner"):
+        same = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at=run.heartbeat_at)
+        if run.cancel_requested:
+            counts["cancelled"] += same.update(status=Run.Status.CANCELLED, lease_owner="", finished_at=now,
+                                               eta_seconds=None)
+        elif run.attempt >= Run.MAX_ATTEMPTS:
+            counts["failed"] += same.update(
+                status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
+                error=(f"The run lost its worker {run.attempt} times (it stopped sending heartbeats, "
+                       "for example because it was killed or ran out of memory); it was given up."))
+        elif same.update(status=Run.Status.QUEUED, lease_owner="", attempt=F("attempt") + 1, eta_seconds=None):
+            counts["requeued"] += 1
+            _enqueue(run.pk)
+    return counts
+
+
+def run_requeue(*, run_id: int, lease: str) -> bool:
+    """Give a run back to the queue (its worker is shutting down); it resumes from its checkpoint."""
+    if Run.objects.filter(pk=run_id, lease_owner=lease, status=Run.Status.RUNNING).update(
+            status=Run.Status.QUEUED, lease_owner="", eta_seconds=None):
+        _enqueue(run_id)
+        return True
+    return False

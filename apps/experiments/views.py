@@ -1,0 +1,108 @@
+"""Experiment pages: list, the config form (presets, clone), detail, start a run."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.datasets.models import Dataset
+from apps.datasets.selectors import datasets_for
+from apps.teams.models import Membership
+from apps.teams.permissions import has_role, require_role
+from apps.teams.selectors import role_in
+
+from . import services
+from .config_form import DEFAULTS, PRESETS, SECTIONS, ExperimentForm, form_field_of, initial_from
+from .models import Run
+from .selectors import experiment_for, experiments_for, run_for, runs_for
+
+
+def _can_edit(user, team) -> bool:
+    return has_role(role_in(user, team), Membership.Role.EDITOR)
+
+
+@login_required
+def experiment_list(request):
+    experiments = (experiments_for(request.user).filter(team=request.team)
+                   .annotate(run_count=Count("runs"), best=Max("runs__best_val_acc")))
+    return render(request, "experiments/list.html", {"experiments": experiments,
+                                                     "can_edit": _can_edit(request.user, request.team)})
+
+
+def _form(request, *, data=None, initial=None):
+    datasets = datasets_for(request.user).filter(team=request.team, status=Dataset.Status.READY)
+    runs = runs_for(request.user).filter(team=request.team, status=Run.Status.SUCCEEDED).order_by("-created")[:200]
+    return ExperimentForm(data, initial=initial, datasets=datasets, runs=runs)
+
+
+def _starting_point(request) -> tuple[dict, str]:
+    """Initial form values: a preset, a clone of an experiment or of a run's config, or the defaults."""
+    if request.GET.get("from_experiment"):
+        source = experiment_for(request.user, request.GET["from_experiment"])
+        return {**initial_from(source.config), "name": f"{source.name} (copy)", "dataset": source.dataset_id}, \
+            f"a copy of {source.name}"
+    if request.GET.get("from_run"):
+        run = run_for(request.user, request.GET["from_run"])
+        return {**initial_from(run.config), "name": f"{run.experiment.name} (from run {run.pk})",
+                "dataset": run.dataset_id}, f"the config of run {run.pk}"
+    if request.GET.get("preset") in PRESETS:
+        label, config = PRESETS[request.GET["preset"]]
+        return {**initial_from(config), "name": label}, f"the preset {label}"
+    return initial_from({}), "the defaults"
+
+
+@login_required
+def experiment_create(request):
+    require_role(request.user, request.team, Membership.Role.EDITOR)
+    if request.method != "POST":
+        initial, origin = _starting_point(request)
+        return render(request, "experiments/form.html", {"form": _form(request, initial=initial), "origin": origin,
+                                                         "presets": PRESETS})
+    form = _form(request, data=request.POST)
+    if form.is_valid():
+        dataset = datasets_for(request.user).get(pk=form.cleaned_data["dataset"])
+        try:
+            experiment = services.experiment_create(team=request.team, user=request.user, dataset=dataset,
+                                                    name=form.cleaned_data["name"], config=form.config())
+        except ValidationError as exc:
+            field = form_field_of(exc.code or "") if exc.code else None
+            form.add_error(field if field in form.fields else None, exc.messages[0])
+        else:
+            if "start" in request.POST:
+                return _start(request, experiment)
+            messages.success(request, f"Created the experiment {experiment.name}.")
+            return redirect("experiment_detail", experiment_id=experiment.pk)
+    return render(request, "experiments/form.html", {"form": form, "origin": "your changes", "presets": PRESETS})
+
+
+@login_required
+def experiment_detail(request, experiment_id):
+    experiment = experiment_for(request.user, experiment_id)
+    differences = [(key, experiment.config.get(key), DEFAULTS.get(key)) for key in DEFAULTS
+                   if experiment.config.get(key) != DEFAULTS.get(key)]
+    return render(request, "experiments/detail.html", {
+        "experiment": experiment,
+        "runs": experiment.runs.select_related("created_by").order_by("-created", "-id"),
+        "differences": differences,
+        "sections": SECTIONS,
+        "can_edit": _can_edit(request.user, experiment.team),
+    })
+
+
+def _start(request, experiment, overrides=None):
+    try:
+        run = services.run_start(experiment=experiment, user=request.user, overrides=overrides)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("experiment_detail", experiment_id=experiment.pk)
+    messages.success(request, f"Queued run {run.pk}; a training worker picks it up next.")
+    return redirect("run_detail", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def experiment_start_run(request, experiment_id):
+    experiment = experiment_for(request.user, experiment_id)
+    require_role(request.user, experiment.team, Membership.Role.EDITOR)
+    return _start(request, experiment)

@@ -1,0 +1,42 @@
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.datasets import ready_dataset
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def points(page, chart_id: str) -> int:
+    return page.evaluate(f"() => {{ const el = document.getElementById('{chart_id}');"
+                         " return el && el.data ? el.data[0].x.length : 0; }")
+
+
+def test_define_an_experiment_start_a_run_watch_it_grow_and_see_the_confusion_matrix(
+        page, live_server, sign_in, world, celery_workers, tmp_path):
+    ready_dataset(world.team, tmp_path / "ld.zip", per_class=200)
+    sign_in(page, "eddie", world.password)
+    page.select_option("#team-switch", world.team.slug)
+    page.wait_for_load_state()
+    page.click("nav >> text=Experiments")
+    page.click("text=Quick CNN")
+    page.fill("#id_name", "first try")
+    page.fill("#id_epochs", "25")
+    page.fill("#id_batch_size", "8")
+    page.click("#create-and-start")
+    page.wait_for_url(f"{live_server.url}/runs/*/")
+    expect(page.locator("h1")).to_contain_text("first try")
+
+    # The charts grow live, without a reload, as epochs arrive from the worker.
+    page.wait_for_function("() => document.getElementById('chart-loss').data[0].x.length >= 1"
+                           " || document.getElementById('run-status').textContent === 'failed'", timeout=120_000)
+    expect(page.locator("#run-status")).not_to_have_text("failed")
+    first_seen = points(page, "chart-loss")
+    page.wait_for_function(f"() => document.getElementById('chart-loss').data[0].x.length > {first_seen}",
+                           timeout=120_000)
+    assert points(page, "chart-accuracy") >= first_seen
+
+    # When the run ends the page shows the evaluation: the confusion matrix heatmap.
+    expect(page.locator("#run-status")).to_have_text("succeeded", timeout=180_000)
+    expect(page.locator("#chart-confusion .main-svg").first).to_be_visible()
+    expect(page.locator("#per-class")).to_contain_text("light")
+    assert points(page, "chart-loss") == 25
