@@ -174,7 +174,9 @@ def compare_figures(runs: list[dict]) -> dict:
         figures[name] = {"data": data, "layout": {
             **BASE_LAYOUT, "xaxis": {"title": {"text": "epoch"}},
             "yaxis": {"title": {"text": name}, **y_axis}, "hovermode": "closest",
-            "legend": {"orientation": "h", "y": -0.2}}}
+            # Below the axis title, with room made for it: one row per run fits up to 8 runs.
+            "legend": {"orientation": "h", "y": -0.25, "yanchor": "top"},
+            "margin": {**BASE_LAYOUT["margin"], "b": 60 + 22 * len(runs)}, "height": 360 + 22 * len(runs)}}
     return figures
 
 

@@ -40,3 +40,28 @@ def test_define_an_experiment_start_a_run_watch_it_grow_and_see_the_confusion_ma
     expect(page.locator("#chart-confusion .main-svg").first).to_be_visible()
     expect(page.locator("#per-class")).to_contain_text("light")
     assert points(page, "chart-loss") == 25
+
+
+def test_compare_two_runs_from_the_history(page, live_server, sign_in, world, celery_workers, tmp_path):
+    from apps.experiments import services
+    from apps.experiments.models import Run
+    from tests.support.services import wait_until
+
+    dataset = ready_dataset(world.team, tmp_path / "ld.zip")
+    experiment = services.experiment_create(team=world.team, user=world.editor, name="lr sweep", dataset=dataset,
+                                            config={"epochs": 3, "batch_size": 8, "hidden_units": [16]})
+    runs = [services.run_start(experiment=experiment, user=world.editor, overrides={"lr": lr})
+            for lr in (0.001, 0.01)]
+    wait_until(lambda: Run.objects.filter(status="succeeded").count() == 2, timeout=120, message="both runs")
+
+    sign_in(page, "vera", world.password)
+    page.select_option("#team-switch", world.team.slug)
+    page.wait_for_load_state()
+    page.click("nav >> text=Runs")
+    for run in runs:
+        page.check(f'tr[data-run="{run.pk}"] input[name=ids]')
+    page.click("#compare-selected")
+    expect(page.locator("h1")).to_have_text("Compare 2 runs")
+    expect(page.locator("#chart-loss .main-svg").first).to_be_visible()
+    expect(page.locator("#config-diff")).to_contain_text("lr")
+    assert page.evaluate("() => document.getElementById('chart-loss').data.length") == 4  # train + val per run
