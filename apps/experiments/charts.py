@@ -53,12 +53,13 @@ def _number(value) -> float | None:
     return float(value)
 
 
-def live_update(metrics: list[dict]) -> dict:
+def live_update(metrics: list[dict], figures=tuple(LIVE_TRACES)) -> dict:
     """{figure: {"x": [[...] per trace], "y": [[...] per trace]}}: the arguments extendTraces needs
     for the rows of `metrics`, in LIVE_TRACES order."""
     epochs = [row["epoch"] for row in metrics]
-    return {name: {"x": [list(epochs) for _ in keys], "y": [[series(row, key) for row in metrics] for key in keys]}
-            for name, keys in LIVE_TRACES.items()}
+    return {name: {"x": [list(epochs) for _ in LIVE_TRACES[name]],
+                   "y": [[series(row, key) for row in metrics] for key in LIVE_TRACES[name]]}
+            for name in figures}
 
 
 def overlays(*, best_epoch: int | None = None, diagnosis: dict | None = None,
@@ -87,7 +88,7 @@ def overlays(*, best_epoch: int | None = None, diagnosis: dict | None = None,
 
 def _live_figure(name: str, metrics: list[dict], *, y_title: str, best_epoch=None, diagnosis=None,
                  yaxis: dict | None = None) -> dict:
-    update = live_update(metrics)[name]
+    update = live_update(metrics, (name,))[name]
     data = [{"type": "scatter", "mode": "lines+markers", "name": TRACE_NAMES[key], "x": x, "y": y,
              "line": {"color": COLOURS[key], "width": 2}, "marker": {"size": 5}, "connectgaps": False,
              "hovertemplate": HOVER[key]}
