@@ -16,6 +16,7 @@ api_patterns = [
     path("teams", teams_api.TeamListApi.as_view(), name="api_teams"),
     *datasets_api.urlpatterns,
     *experiments_api.urlpatterns,
+    *experiments_api.predict_urlpatterns,
 ]
 
 urlpatterns = [
@@ -23,6 +24,8 @@ urlpatterns = [
     path("", include("apps.teams.urls")),
     path("", include("apps.datasets.urls")),
     path("", include("apps.experiments.urls")),
+    path("", include("apps.experiments.weights_urls")),
+    path("", include("apps.experiments.lr_urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

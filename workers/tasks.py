@@ -58,3 +58,11 @@ def reap_stale_runs() -> dict:
     from apps.experiments.services import runs_reap
 
     return runs_reap()
+
+
+@shared_task(bind=True)
+def train_lr_range_test(self, finding_id: int) -> str:
+    """On the `train` queue: the LR finder trains on a GPU like a run does."""
+    from apps.experiments.lr_finding import lr_finding_run
+
+    return lr_finding_run(finding_id=finding_id, worker=self.request.hostname)

@@ -157,3 +157,6 @@ urlpatterns = [
     path("runs/<int:run_id>/evaluation", RunEvaluationApi.as_view(), name="api_run_evaluation"),
     path("runs/<int:run_id>/cancel", RunCancelApi.as_view(), name="api_run_cancel"),
 ]
+
+
+predict_urlpatterns = []

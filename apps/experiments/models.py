@@ -5,6 +5,28 @@ from apps.datasets.models import Dataset
 from apps.teams.models import Team
 
 
+class WeightsFile(models.Model):
+    """A team's uploaded starting weights (a state dict, `.pth` or `.safetensors`), checked on upload
+    to be plain tensors that fit `arch`. Used for `pretrained: "imagenet"` instead of the local cache."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="weights_files")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=200)
+    arch = models.CharField(max_length=40)
+    path = models.CharField(max_length=300, help_text="Relative to the data dir; a generated name.")
+    format = models.CharField(max_length=12)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    tensors = models.IntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return self.name
+
+
 class Experiment(models.Model):
     """A named training configuration on a dataset; each start of it is a Run."""
 
@@ -14,6 +36,8 @@ class Experiment(models.Model):
     # A deleted dataset leaves the experiment and its run history in place, marked as gone.
     dataset = models.ForeignKey(Dataset, null=True, on_delete=models.SET_NULL, related_name="experiments")
     config = models.JSONField(default=dict, help_text="The full, validated training config.")
+    weights_file = models.ForeignKey(WeightsFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     help_text="With pretrained \"imagenet\": these weights instead of the cache.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -46,6 +70,7 @@ class Run(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
                                help_text="The run whose weights this one started from.")
     config = models.JSONField(default=dict, help_text="The experiment's config with this run's overrides.")
+    weights_file = models.ForeignKey(WeightsFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     arch = models.CharField(max_length=40, db_index=True)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -125,3 +150,27 @@ class Evaluation(models.Model):
     misclassified = models.JSONField(default=list)
     top_k_accuracy = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
+
+
+class LRFinding(models.Model):
+    """An LR range test of an experiment's config, run by a training worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="lr_findings")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    lrs = models.JSONField(default=list, blank=True)
+    losses = models.JSONField(default=list, blank=True)
+    suggested_lr = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]

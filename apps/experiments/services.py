@@ -42,12 +42,21 @@ def _start_weights(*, user, config: dict, dataset):
 
 
 @transaction.atomic
-def experiment_create(*, team, user, name: str, dataset, config: dict) -> Experiment:
+def experiment_create(*, team, user, name: str, dataset, config: dict, weights_file=None) -> Experiment:
+    """`weights_file`: a WeightsFile of the team to use for `pretrained: "imagenet"`."""
     config = config_validate(config)
     if not dataset.is_ready:
         raise ValidationError("That dataset is not ready yet; wait for its ingest to finish.", code="dataset")
     _start_weights(user=user, config=config, dataset=dataset)
-    return Experiment.objects.create(team=team, created_by=user, name=name.strip(), dataset=dataset, config=config)
+    if weights_file is not None:
+        if config.get("pretrained") != "imagenet":
+            raise ValidationError("A weights file is used only when starting from ImageNet weights.",
+                                  code="config.pretrained")
+        if weights_file.team_id != team.pk or weights_file.arch != config["arch"]:
+            raise ValidationError(f"The weights file {weights_file.name} is for {weights_file.arch}, not "
+                                  f"{config['arch']}; pick one that matches the architecture.", code="weights_file")
+    return Experiment.objects.create(team=team, created_by=user, name=name.strip(), dataset=dataset, config=config,
+                                     weights_file=weights_file)
 
 
 @transaction.atomic
@@ -59,8 +68,10 @@ def run_start(*, experiment: Experiment, user, overrides: dict | None = None) ->
         raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.",
                               code="dataset")
     parent = _start_weights(user=user, config=config, dataset=dataset)
+    weights_file = experiment.weights_file if config.get("pretrained") == "imagenet" else None
     run = Run.objects.create(experiment=experiment, team=experiment.team, dataset=dataset, created_by=user,
-                             parent=parent, config=config, arch=config["arch"], epochs=config["epochs"])
+                             parent=parent, config=config, arch=config["arch"], epochs=config["epochs"],
+                             weights_file=weights_file)
     # Unique, not just the id: a leftover folder (a restored database, a reset one) is never resumed from.
     run.checkpoint_dir = f"runs/{run.pk}-{uuid.uuid4().hex[:8]}"
     Run.objects.filter(pk=run.pk).update(checkpoint_dir=run.checkpoint_dir)

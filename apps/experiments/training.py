@@ -39,7 +39,7 @@ def run_train(*, run_id: int, worker: str) -> str:
     heartbeat = Heartbeat(run_id, lease)
     heartbeat.start()
     try:
-        return _train(Run.objects.select_related("dataset", "parent").get(pk=run_id), lease, heartbeat)
+        return _train(Run.objects.select_related("dataset", "parent", "weights_file").get(pk=run_id), lease, heartbeat)
     finally:
         heartbeat.stop()
         _release_memory()
@@ -136,12 +136,13 @@ def _train(run: Run, lease: str, heartbeat: Heartbeat) -> str:
     out_dir = storage.absolute(run.checkpoint_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     init_checkpoint = storage.absolute(run.parent.checkpoint_dir) / "best.pt" if run.parent else None
+    imagenet_weights = storage.absolute(run.weights_file.path) if run.weights_file else None
     tracker = Tracker(run, lease, heartbeat)
     try:
         mine.update(device=_device_name(run.config.get("device", "auto")))
         result = engine.fit(pack=storage.absolute(run.dataset.pack_path), config=run.config, out_dir=out_dir,
                             on_batch=tracker.on_batch, on_epoch=tracker.on_epoch, resume=True,
-                            init_checkpoint=init_checkpoint)
+                            init_checkpoint=init_checkpoint, imagenet_weights=imagenet_weights)
     except Exception as exc:  # every failure ends the run with a sentence; the traceback goes beside it
         return _fail(mine, _failure_sentence(exc), traceback.format_exc())
 

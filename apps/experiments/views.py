@@ -37,7 +37,17 @@ def _form(request, *, data=None, initial=None):
 
 
 def _starting_point(request) -> tuple[dict, str]:
-    """Initial form values: a preset, a clone of an experiment or of a run's config, or the defaults."""
+    """Initial form values: a preset, a clone of an experiment or of a run's config, or the defaults;
+    `lr` in the query (the LR finder's suggestion) replaces the learning rate of any of them."""
+    initial, origin = _source(request)
+    try:
+        lr = float(request.GET.get("lr", ""))
+    except ValueError:
+        return initial, origin
+    return {**initial, "lr": lr}, f"{origin}, with the learning rate {lr:.3g}"
+
+
+def _source(request) -> tuple[dict, str]:
     if request.GET.get("from_experiment"):
         source = experiment_for(request.user, request.GET["from_experiment"])
         return {**initial_from(source.config), "name": f"{source.name} (copy)", "dataset": source.dataset_id}, \
@@ -83,6 +93,7 @@ def experiment_detail(request, experiment_id):
                    if experiment.config.get(key) != DEFAULTS.get(key)]
     return render(request, "experiments/detail.html", {
         "experiment": experiment,
+        "lr_finding": experiment.lr_findings.first(),
         "runs": experiment.runs.select_related("created_by").order_by("-created", "-id"),
         "differences": differences,
         "sections": SECTIONS,
