@@ -1,5 +1,6 @@
 """Every API error has one shape: {"error": "<one sentence>", "field": "<name>" when one field is wrong}."""
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -33,7 +34,18 @@ def error_body(message: str, field: str | None = None) -> dict:
     return body
 
 
+def _refused(exc: SuspiciousOperation) -> str:
+    if isinstance(exc, TooManyFilesSent):
+        return f"Send at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files in one request."
+    if isinstance(exc, TooManyFieldsSent):
+        return "The request has too many fields."
+    return "The request was refused as malformed."
+
+
 def exception_handler(exc, context):
+    # Django's request-parsing guards (too many files or fields, ...) arrive here while DRF parses.
+    if isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ValidationError(_refused(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -10,7 +10,7 @@ from apps.teams.models import Membership
 from apps.teams.permissions import require_role
 from dlstudio.pagination import Pagination
 
-from . import charts, services
+from . import charts, predicting, services
 from .diagnosis import diagnose
 from .models import Evaluation
 from .selectors import experiment_for, metrics_of, run_for, runs_filtered
@@ -159,4 +159,26 @@ urlpatterns = [
 ]
 
 
-predict_urlpatterns = []
+class RunPredictApi(APIView):
+    """Top-k classes for one image (`image`) or up to 64 (`images`); viewers may predict too."""
+
+    def post(self, request, run_id):
+        run = run_for(request.user, run_id)
+        single = request.FILES.getlist("image")
+        files = single or request.FILES.getlist("images")
+        try:
+            top_k = int(request.data.get("top_k", 5))
+        except (TypeError, ValueError):
+            raise serializers.ValidationError({"top_k": ["top_k must be a whole number."]}) from None
+        try:
+            results, ms = predicting.predict(run=run, files=files, top_k=top_k)
+        except DjangoValidationError as exc:
+            raise as_api_error(exc) from None
+        if single and len(files) == 1:
+            return Response({"predictions": results[0]["predictions"], "inference_ms": round(ms, 3)})
+        return Response({"results": results, "inference_ms": round(ms, 3)})
+
+
+predict_urlpatterns = [
+    path("runs/<int:run_id>/predict", RunPredictApi.as_view(), name="api_run_predict"),
+]
