@@ -5,6 +5,8 @@ from django import forms
 from workers.engine.config import (AMP_MODES, ARCHS, INITS, LR_SCHEDULES, MONITORS, NORMALIZATIONS, OPTIMIZERS,
                                    TrainConfig)
 
+from .models import WeightsFile
+
 DEFAULTS = TrainConfig().to_dict()
 
 # (config key, label, help). Nested keys use dots; the form field is named with "__".
@@ -18,8 +20,11 @@ SECTIONS = [
         ("dropout", "Dropout", "Share of head activations dropped while training (0–0.9): fights overfitting, "
                                "too much slows learning."),
         ("batch_norm", "Batch norm", "Normalises activations per batch: steadier, faster training."),
-        ("pretrained", "Start from", "Random weights, ImageNet weights (from the local weights cache), or the best "
-                                     "checkpoint of an earlier run; the head is replaced when the classes differ."),
+        ("pretrained", "Start from", "Random weights, ImageNet weights (torchvision's file, or one from the team's "
+                                     "weights library), or the best checkpoint of an earlier run; the head is "
+                                     "replaced when the classes differ."),
+        ("weights_file", "Weights", "With ImageNet weights: torchvision's file from the cache of the machine that "
+                                    "trains, or a file of the team's weights library for this architecture."),
         ("pretrained_run", "Run to start from", "Used when “Start from” is an earlier run."),
         ("freeze_backbone_epochs", "Freeze backbone epochs", "Train only the new head for this many epochs first, "
                                                              "so the pretrained features are not wrecked early."),
@@ -89,7 +94,31 @@ def _default(key: str):
     return value
 
 
+class WeightsSelect(forms.Select):
+    """Each option carries its file's arch, so the page offers only the files of the chosen architecture."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-arch"] = instance.arch
+        return option
+
+
+class WeightsFileField(forms.ModelChoiceField):
+    widget = WeightsSelect
+
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.arch}, .{obj.format}, sha256 {obj.sha256[:8]})"
+
+
+CACHE_CHOICE = "torchvision's file from the local cache"
+
+
 def _field(key: str, label: str, help_text: str) -> forms.Field:
+    if key == "weights_file":
+        return WeightsFileField(queryset=WeightsFile.objects.none(), required=False, empty_label=CACHE_CHOICE,
+                                label=label, help_text=help_text)
     if key in CHOICES:
         return forms.ChoiceField(choices=[(c, c) for c in CHOICES[key]], label=label, help_text=help_text)
     if key == "pretrained":
@@ -113,7 +142,7 @@ class ExperimentForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="What this experiment tries, e.g. “resnet18 + flips”.")
     dataset = forms.TypedChoiceField(choices=[], coerce=int, help_text="A ready dataset of this team.")
 
-    def __init__(self, *args, datasets=(), runs=(), **kwargs):
+    def __init__(self, *args, datasets=(), runs=(), weights_files=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["dataset"].choices = [(d.pk, f"{d.name} ({d.num_images} images)") for d in datasets]
         for _, keys in SECTIONS:
@@ -121,6 +150,8 @@ class ExperimentForm(forms.Form):
                 self.fields[key] = _field(key, label, help_text)
         self.fields["pretrained_run"].choices = [("", "—")] + [
             (r.pk, f"Run {r.pk}: {r.experiment.name} ({r.arch}, val acc {r.best_val_acc or 0:.3f})") for r in runs]
+        if weights_files is not None:
+            self.fields["weights_file"].queryset = weights_files
 
     def sections(self):
         return [(title, [self[key] for key, _, _ in keys]) for title, keys in SECTIONS]
@@ -131,7 +162,7 @@ class ExperimentForm(forms.Form):
         config: dict = {}
         for _, keys in SECTIONS:
             for key, _, _ in keys:
-                if key in ("pretrained", "pretrained_run"):
+                if key in ("pretrained", "pretrained_run", "weights_file"):
                     continue
                 value = data.get(key)
                 if key == "hidden_units":
@@ -144,6 +175,12 @@ class ExperimentForm(forms.Form):
         config["pretrained"] = {"imagenet": "imagenet", "run": {"run": data.get("pretrained_run")}}.get(
             data.get("pretrained") or "")
         return config
+
+    def weights_file(self):
+        """The chosen library file, only when starting from ImageNet (a hidden leftover choice is ignored)."""
+        if self.cleaned_data.get("pretrained") != "imagenet":
+            return None
+        return self.cleaned_data.get("weights_file")
 
 
 def _units(text: str | None):

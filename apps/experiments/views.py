@@ -12,10 +12,11 @@ from apps.teams.models import Membership
 from apps.teams.permissions import has_role, require_role
 from apps.teams.selectors import role_in
 
-from . import services
+from . import charts, services
 from .config_form import DEFAULTS, PRESETS, SECTIONS, ExperimentForm, form_field_of, initial_from
 from .models import Run
 from .selectors import experiment_for, experiments_for, run_for, runs_for
+from .weights import imagenet_cache, weights_files_for
 
 
 def _can_edit(user, team) -> bool:
@@ -33,7 +34,19 @@ def experiment_list(request):
 def _form(request, *, data=None, initial=None):
     datasets = datasets_for(request.user).filter(team=request.team, status=Dataset.Status.READY)
     runs = runs_for(request.user).filter(team=request.team, status=Run.Status.SUCCEEDED).order_by("-created")[:200]
-    return ExperimentForm(data, initial=initial, datasets=datasets, runs=runs)
+    weights_files = weights_files_for(request.user).filter(team=request.team).order_by("arch", "name", "-id")
+    return ExperimentForm(data, initial=initial, datasets=datasets, runs=runs, weights_files=weights_files)
+
+
+def _form_page(request, form, origin):
+    """The form with torchvision's cache as this machine sees it, for the warning beside "Weights"."""
+    cache = imagenet_cache()
+    arch, weights_file = form["arch"].value(), form["weights_file"].value()
+    missing = cache["archs"].get(arch) if form["pretrained"].value() == "imagenet" and not weights_file else None
+    return render(request, "experiments/form.html", {
+        "form": form, "origin": origin, "presets": PRESETS, "cache": cache,
+        "cache_missing": {"arch": arch, **missing} if missing and not missing["present"] else None,
+    })
 
 
 def _starting_point(request) -> tuple[dict, str]:
@@ -50,12 +63,12 @@ def _starting_point(request) -> tuple[dict, str]:
 def _source(request) -> tuple[dict, str]:
     if request.GET.get("from_experiment"):
         source = experiment_for(request.user, request.GET["from_experiment"])
-        return {**initial_from(source.config), "name": f"{source.name} (copy)", "dataset": source.dataset_id}, \
-            f"a copy of {source.name}"
+        return {**initial_from(source.config), "name": f"{source.name} (copy)", "dataset": source.dataset_id,
+                "weights_file": source.weights_file_id}, f"a copy of {source.name}"
     if request.GET.get("from_run"):
         run = run_for(request.user, request.GET["from_run"])
         return {**initial_from(run.config), "name": f"{run.experiment.name} (from run {run.pk})",
-                "dataset": run.dataset_id}, f"the config of run {run.pk}"
+                "dataset": run.dataset_id, "weights_file": run.weights_file_id}, f"the config of run {run.pk}"
     if request.GET.get("preset") in PRESETS:
         label, config = PRESETS[request.GET["preset"]]
         return {**initial_from(config), "name": label}, f"the preset {label}"
@@ -67,33 +80,50 @@ def experiment_create(request):
     require_role(request.user, request.team, Membership.Role.EDITOR)
     if request.method != "POST":
         initial, origin = _starting_point(request)
-        return render(request, "experiments/form.html", {"form": _form(request, initial=initial), "origin": origin,
-                                                         "presets": PRESETS})
+        return _form_page(request, _form(request, initial=initial), origin)
     form = _form(request, data=request.POST)
     if form.is_valid():
         dataset = datasets_for(request.user).get(pk=form.cleaned_data["dataset"])
         try:
             experiment = services.experiment_create(team=request.team, user=request.user, dataset=dataset,
-                                                    name=form.cleaned_data["name"], config=form.config())
+                                                    name=form.cleaned_data["name"], config=form.config(),
+                                                    weights_file=form.weights_file())
         except ValidationError as exc:
             field = form_field_of(exc.code or "") if exc.code else None
             form.add_error(field if field in form.fields else None, exc.messages[0])
         else:
+            _warn_if_not_cached(request, experiment)
             if "start" in request.POST:
                 return _start(request, experiment)
             messages.success(request, f"Created the experiment {experiment.name}.")
             return redirect("experiment_detail", experiment_id=experiment.pk)
-    return render(request, "experiments/form.html", {"form": form, "origin": "your changes", "presets": PRESETS})
+    return _form_page(request, form, "your changes")
+
+
+def _warn_if_not_cached(request, experiment) -> None:
+    """Not a refusal: the GPU workers have caches of their own and may hold the file."""
+    if experiment.config.get("pretrained") != "imagenet" or experiment.weights_file_id:
+        return
+    cache = imagenet_cache()
+    entry = cache["archs"][experiment.config["arch"]]
+    if not entry["present"]:
+        messages.warning(request, f"{entry['file']} (torchvision's ImageNet weights for {experiment.config['arch']}) "
+                                  f"is not in {cache['folder']} on this machine; a run fails unless the worker that "
+                                  "trains it has the file in its own cache, so put it there or upload it to the "
+                                  "team's weights library.")
 
 
 @login_required
 def experiment_detail(request, experiment_id):
     experiment = experiment_for(request.user, experiment_id)
+    finding = experiment.lr_findings.first()
     differences = [(key, experiment.config.get(key), DEFAULTS.get(key)) for key in DEFAULTS
                    if experiment.config.get(key) != DEFAULTS.get(key)]
     return render(request, "experiments/detail.html", {
         "experiment": experiment,
-        "lr_finding": experiment.lr_findings.first(),
+        "lr_finding": finding,
+        "lr_figure": (charts.lr_finder_figure(finding.lrs, finding.losses, finding.suggested_lr)
+                      if finding and finding.status == "succeeded" else None),
         "runs": experiment.runs.select_related("created_by").order_by("-created", "-id"),
         "differences": differences,
         "sections": SECTIONS,

@@ -29,17 +29,32 @@ class LRRangeResult:
         return list(zip(self.lrs, self.losses))
 
 
+def smoothing_for(steps: int) -> float:
+    """A moving average over about a tenth of the sweep (0.9 for 100 steps): over more, a short
+    sweep's curve lags so far behind that it never shows the blow-up."""
+    return min(0.98, max(0.7, 1 - 10 / steps))
+
+
 def lr_range_test(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, Any] | None,
-                  start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 200, smoothing: float = 0.98,
+                  start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 200, smoothing: float | None = None,
                   diverge_factor: float = 4.0, resident: bool | None = None,
                   init_checkpoint: str | os.PathLike | None = None,
                   imagenet_weights: str | os.PathLike | None = None) -> LRRangeResult:
-    """Sweep from `start_lr` to `end_lr` over `steps` batches (fewer when the loss blows up)."""
+    """Sweep from `start_lr` to `end_lr` over `steps` batches (fewer when the loss blows up).
+
+    A batch size larger than the train split is lowered to the split's size: the sweep uses whole
+    batches only, and would otherwise have none.
+    """
     if not 0 < start_lr < end_lr:
         raise ValueError("start_lr must be greater than 0 and less than end_lr")
+    smoothing = smoothing_for(steps) if smoothing is None else smoothing
     config = as_config(config)
     s = open_session(pack=pack, config=config, resident=resident, init_checkpoint=init_checkpoint,
                      imagenet_weights=imagenet_weights)
+    train_size = s.data.size("train")
+    if train_size < 2:
+        raise ValueError("the range test needs at least 2 training images")
+    batch_size = min(config.batch_size, train_size)
     optimizer = build_optimizer(s.model, config)
     generator = torch.Generator(device=s.device).manual_seed(config.seed)
     growth = (end_lr / start_lr) ** (1 / max(1, steps - 1))
@@ -50,7 +65,7 @@ def lr_range_test(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mappi
     epoch = 0
     while len(lrs) < steps:
         epoch += 1
-        for batch in s.data.batches("train", batch_size=config.batch_size, shuffle_seed=config.seed + epoch,
+        for batch in s.data.batches("train", batch_size=batch_size, shuffle_seed=config.seed + epoch,
                                     drop_last=True):
             lr = start_lr * growth ** len(lrs)
             for group in optimizer.param_groups:
@@ -76,7 +91,13 @@ def lr_range_test(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mappi
 
 
 def suggest_lr(lrs: list[float], losses: list[float]) -> float | None:
-    """The rate of steepest descent of the smoothed loss, before its minimum."""
+    """The rate of steepest descent of the smoothed loss, before its minimum.
+
+    The first tenth of the sweep is left out: there the average rests on a few batches, and their
+    noise looks like the steepest fall (it "suggests" 1e-7 on small data otherwise).
+    """
+    skip = max(3, len(lrs) // 10)
+    lrs, losses = list(lrs[skip:]), list(losses[skip:])
     if len(lrs) < 5:
         return None
     log_lr = np.log10(np.asarray(lrs))
