@@ -65,11 +65,20 @@ def run_page(request, run_id):
         figures["confusion"] = charts.confusion_figure(evaluation.classes, evaluation.confusion)
         figures["per_class"] = charts.per_class_figure(evaluation.per_class)
     return render(request, "runs/detail.html", {
-        "run": run, "detail": detail, "diagnosis": diagnosis, "evaluation": evaluation, "figures": figures,
+        "run": run, "detail": detail, "scratch": _from_scratch_beside(request.user, run), "diagnosis": diagnosis, "evaluation": evaluation, "figures": figures,
         "live_traces": charts.LIVE_TRACES, "last_epoch": metrics[-1]["epoch"] if metrics else 0,
         "can_edit": _can_edit(request.user, run.team),
         "misclassified": (evaluation.misclassified[:60] if evaluation else []),
     })
+
+
+def _from_scratch_beside(user, run):
+    """For a run that started from other weights: the latest finished run on its dataset that did not,
+    to compare what the starting weights bought."""
+    if not run.config.get("pretrained") or run.dataset_id is None:
+        return None
+    return (runs_filtered(user, dataset=run.dataset_id, status=Run.Status.SUCCEEDED)
+            .filter(config__pretrained=None).exclude(pk=run.pk).first())
 
 
 @login_required

@@ -61,6 +61,13 @@ def test_a_run_started_from_the_other_halfs_run_beats_scratch(world, tmp_path):
         transferred.append(child.test_acc)
     # Same epochs, same data, same seeds: only the starting weights differ.
     assert np.mean(transferred) > np.mean(scratch) + 0.02, (scratch, transferred)
+    # The run page offers to overlay the transferred run with one trained from scratch.
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.viewer)
+    page = client.get(f"/runs/{child.pk}/").content.decode()
+    assert 'id="compare-scratch"' in page and "trained from scratch" in page
 
 
 def test_transfer_across_different_classes_replaces_the_head(world, tmp_path):
