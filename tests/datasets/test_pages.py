@@ -3,14 +3,9 @@ from django.urls import reverse
 
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_ingest
+from tests.support.web import login
 
 pytestmark = pytest.mark.django_db
-
-
-def login(client, user, world):
-    assert client.login(username=user.username, password=world.password)
-    client.post(reverse("team_switch"), {"team": world.team.slug})
-    return client
 
 
 def test_list_shows_the_teams_datasets(client, world, ready_dataset):

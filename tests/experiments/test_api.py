@@ -8,14 +8,6 @@ from tests.experiments.conftest import QUICK
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def finished_run(world, dataset):
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="quick", dataset=dataset,
-                                            config=QUICK)
-    run = services.run_start(experiment=experiment, user=world.editor)
-    run_train(run_id=run.pk, worker="w@test")
-    run.refresh_from_db()
-    return run
 
 
 def test_create_an_experiment_and_start_a_run(world, dataset, api_as):

@@ -12,9 +12,6 @@ from tests.experiments.conftest import QUICK
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def experiment(world, dataset):
-    return services.experiment_create(team=world.team, user=world.editor, name="quick", dataset=dataset, config=QUICK)
 
 
 def test_a_run_trains_to_succeeded_with_metrics_evaluation_and_checkpoints(world, experiment):

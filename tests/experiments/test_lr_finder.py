@@ -13,19 +13,9 @@ from apps.experiments import services
 from apps.experiments.lr_finding import GIVE_UP_AFTER, MIN_STEPS, lr_finding_run, lr_finding_start
 from apps.experiments.models import LRFinding
 from tests.experiments.conftest import QUICK
+from tests.support.web import login
 
 pytestmark = pytest.mark.django_db
-
-
-def login(client, user, world):
-    assert client.login(username=user.username, password=world.password)
-    client.post(reverse("team_switch"), {"team": world.team.slug})
-    return client
-
-
-@pytest.fixture
-def experiment(world, dataset):
-    return services.experiment_create(team=world.team, user=world.editor, name="quick", dataset=dataset, config=QUICK)
 
 
 @pytest.fixture

@@ -6,27 +6,13 @@ from apps.experiments.config_form import SECTIONS
 from apps.experiments.models import Experiment, Run
 from apps.experiments.training import run_train
 from tests.experiments.conftest import QUICK
+from tests.support.web import login
 
 pytestmark = pytest.mark.django_db
 
 
-def login(client, user, world):
-    assert client.login(username=user.username, password=world.password)
-    client.post(reverse("team_switch"), {"team": world.team.slug})
-    return client
 
 
-@pytest.fixture
-def experiment(world, dataset):
-    return services.experiment_create(team=world.team, user=world.editor, name="quick", dataset=dataset, config=QUICK)
-
-
-@pytest.fixture
-def finished_run(world, experiment):
-    run = services.run_start(experiment=experiment, user=world.editor)
-    run_train(run_id=run.pk, worker="w@test")
-    run.refresh_from_db()
-    return run
 
 
 def form_data(dataset, **changes):

@@ -12,6 +12,7 @@ from apps.experiments import predicting, services
 from apps.experiments.training import run_train
 from tests.experiments.conftest import QUICK
 from workers.engine import Predictor
+from tests.support.web import login
 
 pytestmark = pytest.mark.django_db
 
@@ -29,14 +30,6 @@ def empty_cache():
     predicting.clear_cache()
 
 
-@pytest.fixture
-def trained(world, dataset):
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="quick", dataset=dataset,
-                                            config=QUICK)
-    run = services.run_start(experiment=experiment, user=world.editor)
-    run_train(run_id=run.pk, worker="w@test")
-    run.refresh_from_db()
-    return run
 
 
 def checkpoint_of(run):
@@ -49,17 +42,17 @@ def post(api, run, *files, **fields):
     return api.post(f"/api/runs/{run.pk}/predict", data, format="multipart")
 
 
-def test_one_image_gets_the_engines_answer(world, trained, api_as):
+def test_one_image_gets_the_engines_answer(world, finished_run, api_as):
     image = png(30, size=(20, 13), mode="RGB")  # another size and mode than the 8x8 grayscale training images
-    body = post(api_as(world.viewer), trained, ("dark.png", image)).json()
-    expected = Predictor.from_checkpoint(checkpoint_of(trained)).predict(image, top_k=5)
+    body = post(api_as(world.viewer), finished_run, ("dark.png", image)).json()
+    expected = Predictor.from_checkpoint(checkpoint_of(finished_run)).predict(image, top_k=5)
     assert [p["label"] for p in body["predictions"]] == [p["label"] for p in expected]
     assert [p["probability"] for p in body["predictions"]] == pytest.approx([p["probability"] for p in expected])
     assert body["predictions"][0]["label"] == "dark" and body["inference_ms"] > 0
 
 
-def test_several_images_are_answered_by_name(world, trained, api_as):
-    body = post(api_as(world.viewer), trained, ("a.png", png(20)), ("b.png", png(230)), top_k="1").json()
+def test_several_images_are_answered_by_name(world, finished_run, api_as):
+    body = post(api_as(world.viewer), finished_run, ("a.png", png(20)), ("b.png", png(230)), top_k="1").json()
     assert [r["name"] for r in body["results"]] == ["a.png", "b.png"]
     assert [r["predictions"][0]["label"] for r in body["results"]] == ["dark", "light"]
     assert all(len(r["predictions"]) == 1 for r in body["results"])
@@ -77,83 +70,78 @@ def decompression_bomb() -> bytes:
     ("cut.png", None, "truncated"),
     ("bomb.png", None, "too large"),
 ])
-def test_hostile_files_get_a_400_naming_the_file(world, trained, api_as, name, content, reason):
+def test_hostile_files_get_a_400_naming_the_file(world, finished_run, api_as, name, content, reason):
     if name == "cut.png":
         content = png(10, size=(64, 64))[:60]
     if name == "bomb.png":
         content = decompression_bomb()
-    response = post(api_as(world.viewer), trained, (name, content))
+    response = post(api_as(world.viewer), finished_run, (name, content))
     assert response.status_code == 400
     assert name in response.json()["error"] and reason in response.json()["error"]
 
 
-def test_an_oversized_file_and_too_many_files_are_400(world, trained, api_as, monkeypatch):
+def test_an_oversized_file_and_too_many_files_are_400(world, finished_run, api_as, monkeypatch):
     api = api_as(world.viewer)
     monkeypatch.setattr(predicting, "MAX_IMAGE_BYTES", 100)
-    response = post(api, trained, ("big.png", png(10, size=(64, 64))))
+    response = post(api, finished_run, ("big.png", png(10, size=(64, 64))))
     assert response.status_code == 400 and "larger than" in response.json()["error"]
     monkeypatch.undo()
-    response = post(api, trained, *[(f"{i}.png", png(i)) for i in range(65)])
+    response = post(api, finished_run, *[(f"{i}.png", png(i)) for i in range(65)])
     assert response.status_code == 400 and "at most 64" in response.json()["error"]
-    assert post(api, trained, ("a.png", png(1)), top_k="50").status_code == 400
-    assert api.post(f"/api/runs/{trained.pk}/predict", {}, format="multipart").status_code == 400
+    assert post(api, finished_run, ("a.png", png(1)), top_k="50").status_code == 400
+    assert api.post(f"/api/runs/{finished_run.pk}/predict", {}, format="multipart").status_code == 400
 
 
-def test_more_files_than_django_accepts_is_a_400_not_a_500(world, trained, api_as):
-    response = post(api_as(world.viewer), trained, *[(f"{i}.png", b"x") for i in range(101)])
+def test_more_files_than_django_accepts_is_a_400_not_a_500(world, finished_run, api_as):
+    response = post(api_as(world.viewer), finished_run, *[(f"{i}.png", b"x") for i in range(101)])
     assert response.status_code == 400 and response.json()["error"]
 
 
-def test_the_cache_loads_a_changed_checkpoint_again(world, trained, dataset, api_as):
+def test_the_cache_loads_a_changed_checkpoint_again(world, finished_run, dataset, api_as):
     api = api_as(world.viewer)
-    post(api, trained, ("a.png", png(20)))
-    first = predicting.predictor_for(trained)
-    assert predicting.predictor_for(trained) is first  # cached
-    other = services.run_start(experiment=trained.experiment, user=world.editor, overrides={"seed": 7, "epochs": 1})
+    post(api, finished_run, ("a.png", png(20)))
+    first = predicting.predictor_for(finished_run)
+    assert predicting.predictor_for(finished_run) is first  # cached
+    other = services.run_start(experiment=finished_run.experiment, user=world.editor, overrides={"seed": 7, "epochs": 1})
     run_train(run_id=other.pk, worker="w@test")
     other.refresh_from_db()
-    target = checkpoint_of(trained)
+    target = checkpoint_of(finished_run)
     target.write_bytes(checkpoint_of(other).read_bytes())
     os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
-    reloaded = predicting.predictor_for(trained)
+    reloaded = predicting.predictor_for(finished_run)
     assert reloaded is not first
-    body = post(api, trained, ("a.png", png(20))).json()
+    body = post(api, finished_run, ("a.png", png(20))).json()
     expected = Predictor.from_checkpoint(checkpoint_of(other)).predict(png(20))
     assert [p["probability"] for p in body["predictions"]] == pytest.approx([p["probability"] for p in expected])
 
 
-def test_a_run_without_weights_is_a_400(world, trained, api_as):
-    queued = services.run_start(experiment=trained.experiment, user=world.editor)
+def test_a_run_without_weights_is_a_400(world, finished_run, api_as):
+    queued = services.run_start(experiment=finished_run.experiment, user=world.editor)
     response = post(api_as(world.viewer), queued, ("a.png", png(1)))
     assert response.status_code == 400 and "no trained weights" in response.json()["error"]
 
 
-def test_outsider_404_and_anonymous_401(world, trained, api_as):
-    assert post(api_as(world.outsider), trained, ("a.png", png(1))).status_code == 404
-    assert post(api_as(None), trained, ("a.png", png(1))).status_code == 401
+def test_outsider_404_and_anonymous_401(world, finished_run, api_as):
+    assert post(api_as(world.outsider), finished_run, ("a.png", png(1))).status_code == 404
+    assert post(api_as(None), finished_run, ("a.png", png(1))).status_code == 401
 
 
-def login(client, user, world):
-    assert client.login(username=user.username, password=world.password)
-    return client
-
-
-def test_exports_checkpoint_onnx_and_model_card(client, world, trained):
+def test_exports_checkpoint_onnx_and_model_card(client, world, finished_run):
     import onnx
     from onnx.reference import ReferenceEvaluator
 
     from workers.engine.checkpoint import load_checkpoint
 
     c = login(client, world.viewer, world)
-    response = c.get(reverse("run_export_checkpoint", args=[trained.pk]))
+    response = c.get(reverse("run_export_checkpoint", args=[finished_run.pk]))
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
     saved = io.BytesIO(b"".join(response.streaming_content))
     assert list(load_checkpoint_bytes(saved, load_checkpoint)["classes"]) == ["dark", "light"]
 
-    response = c.get(reverse("run_export_onnx", args=[trained.pk]))
+    response = c.get(reverse("run_export_onnx", args=[finished_run.pk]))
     assert response.status_code == 200
     model = onnx.load_from_string(b"".join(response.streaming_content))
-    predictor = Predictor.from_checkpoint(checkpoint_of(trained))
+    predictor = Predictor.from_checkpoint(checkpoint_of(finished_run))
     batch = np.random.default_rng(0).normal(size=(3, 1, 8, 8)).astype(np.float32)
     (logits,) = ReferenceEvaluator(model).run(None, {"image": batch})
     import torch
@@ -162,10 +150,10 @@ def test_exports_checkpoint_onnx_and_model_card(client, world, trained):
         expected = predictor.model(torch.from_numpy(batch)).numpy()
     assert np.allclose(logits, expected, atol=1e-4)
 
-    card = c.get(reverse("run_export_model_card", args=[trained.pk])).json()
+    card = c.get(reverse("run_export_model_card", args=[finished_run.pk])).json()
     assert card["classes"] == ["dark", "light"] and card["preprocessing"]["image_size"] == 8
-    assert card["preprocessing"]["channels"] == 1 and card["metrics"]["test_acc"] == trained.test_acc
-    assert card["config"]["epochs"] == 2 and card["dataset"]["id"] == trained.dataset_id
+    assert card["preprocessing"]["channels"] == 1 and card["metrics"]["test_acc"] == finished_run.test_acc
+    assert card["config"]["epochs"] == 2 and card["dataset"]["id"] == finished_run.dataset_id
 
 
 def load_checkpoint_bytes(buffer, load_checkpoint):
@@ -178,19 +166,19 @@ def load_checkpoint_bytes(buffer, load_checkpoint):
         return load_checkpoint(path)
 
 
-def test_predict_page_and_exports_are_404_for_outsiders(client, world, trained):
+def test_predict_page_and_exports_are_404_for_outsiders(client, world, finished_run):
     c = login(client, world.outsider, world)
     for name in ["run_predict", "run_export_checkpoint", "run_export_onnx", "run_export_model_card"]:
-        assert c.get(reverse(name, args=[trained.pk])).status_code == 404, name
+        assert c.get(reverse(name, args=[finished_run.pk])).status_code == 404, name
 
 
-def test_viewers_may_predict_and_download(client, world, trained):
+def test_viewers_may_predict_and_download(client, world, finished_run):
     c = login(client, world.viewer, world)
-    page = c.get(reverse("run_predict", args=[trained.pk])).content.decode()
+    page = c.get(reverse("run_predict", args=[finished_run.pk])).content.decode()
     assert 'id="predict-form"' in page and "dark, light" in page
-    assert 'id="predict-link"' in c.get(reverse("run_detail", args=[trained.pk])).content.decode()
+    assert 'id="predict-link"' in c.get(reverse("run_detail", args=[finished_run.pk])).content.decode()
 
 
-def test_anonymous_is_sent_to_login(client, trained):
+def test_anonymous_is_sent_to_login(client, finished_run):
     for name in ["run_predict", "run_export_checkpoint", "run_export_onnx", "run_export_model_card"]:
-        assert client.get(reverse(name, args=[trained.pk])).url.startswith(reverse("login"))
+        assert client.get(reverse(name, args=[finished_run.pk])).url.startswith(reverse("login"))

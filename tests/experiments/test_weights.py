@@ -18,6 +18,7 @@ from apps.experiments.training import run_train
 from apps.experiments.weights import weights_file_create
 from tests.experiments.conftest import QUICK
 from tests.experiments.test_pages import form_data
+from tests.support.web import login
 
 pytestmark = pytest.mark.django_db
 
@@ -78,12 +79,6 @@ class Payload:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def login(client, user, world):
-    assert client.login(username=user.username, password=world.password)
-    client.post(reverse("team_switch"), {"team": world.team.slug})
-    return client
 
 
 def upload_page(client, content: bytes, *, filename="resnet18.pth", arch="resnet18", name="ImageNet resnet18"):
@@ -379,3 +374,18 @@ def test_without_a_file_or_a_cached_one_the_run_fails_naming_file_and_folder(wor
     assert run.status == Run.Status.FAILED
     assert RESNET18_FILE in run.error and str(torch_home / "hub" / "checkpoints") in run.error
     assert "upload it as a weights file" in run.error
+
+
+def test_the_api_creates_an_experiment_with_a_weights_file(world, dataset, api_as, resnet18_weights):
+    api = api_as(world.editor)
+    config = {"arch": "resnet18", "pretrained": "imagenet", "epochs": 1}
+    response = api.post("/api/experiments", {"name": "tl", "dataset": dataset.pk, "config": config,
+                                             "weights_file": resnet18_weights.pk}, format="json")
+    assert response.status_code == 201
+    assert api.get(f"/api/experiments/{response.json()['id']}").json()["weights_file"] == resnet18_weights.pk
+    wrong_arch = api.post("/api/experiments", {"name": "x", "dataset": dataset.pk, "weights_file": resnet18_weights.pk,
+                                               "config": {**config, "arch": "resnet34"}}, format="json")
+    assert wrong_arch.status_code == 400 and wrong_arch.json()["field"] == "weights_file"
+    foreign = api_as(world.outsider).post("/api/experiments", {"name": "x", "dataset": dataset.pk, "config": config,
+                                                               "weights_file": resnet18_weights.pk}, format="json")
+    assert foreign.status_code == 404

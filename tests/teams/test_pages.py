@@ -2,13 +2,9 @@ import pytest
 from django.urls import reverse
 
 from apps.teams.models import ApiToken, Membership
+from tests.support.web import login
 
 pytestmark = pytest.mark.django_db
-
-
-def login(client, user, world):
-    assert client.login(username=user.username, password=world.password)
-    return client
 
 
 def test_every_new_user_gets_a_personal_team(make_user):
