@@ -134,7 +134,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes write to one file: WAL lets readers run beside a writer, IMMEDIATE
     # transactions take the write lock up front (no deadlock on upgrade), and the busy timeout
     # makes a writer wait for the lock instead of failing with "database is locked".
-    _db["CONN_MAX_AGE"] = 0
+    # Kept open between requests: opening a SQLite connection and running its PRAGMAs costs more
+    # than a small request itself (measured with bench/predict.py).
+    _db["CONN_MAX_AGE"] = 600
     _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
         "timeout": 30,

@@ -14,6 +14,7 @@ from . import charts, predicting, services
 from .diagnosis import diagnose
 from .models import Evaluation
 from .selectors import experiment_for, metrics_of, run_for, runs_filtered
+from .weights import weights_file_for
 from .serializers import (ExperimentCreateSerializer, ExperimentSerializer, RunAnnotateSerializer,
                           RunStartSerializer, RunSummarySerializer)
 
@@ -44,10 +45,12 @@ class ExperimentCreateApi(APIView):
         data.is_valid(raise_exception=True)
         dataset = dataset_for(request.user, data.validated_data["dataset"])
         require_role(request.user, dataset.team, Membership.Role.EDITOR)
+        weights_id = data.validated_data["weights_file"]
+        weights_file = weights_file_for(request.user, weights_id) if weights_id is not None else None
         try:
             experiment = services.experiment_create(team=dataset.team, user=request.user,
                                                     name=data.validated_data["name"], dataset=dataset,
-                                                    config=data.validated_data["config"])
+                                                    config=data.validated_data["config"], weights_file=weights_file)
         except DjangoValidationError as exc:
             raise as_api_error(exc) from None
         return Response({"id": experiment.pk}, status=status.HTTP_201_CREATED)
@@ -163,7 +166,7 @@ class RunPredictApi(APIView):
     """Top-k classes for one image (`image`) or up to 64 (`images`); viewers may predict too."""
 
     def post(self, request, run_id):
-        run = run_for(request.user, run_id)
+        run = predicting.run_to_predict(request.user, run_id)
         single = request.FILES.getlist("image")
         files = single or request.FILES.getlist("images")
         try:

@@ -11,6 +11,8 @@ class ExperimentCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     dataset = serializers.IntegerField()
     config = serializers.DictField(required=False, default=dict)
+    weights_file = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                            help_text="A team weights file, with pretrained \"imagenet\".")
 
 
 class RunStartSerializer(serializers.Serializer):
@@ -27,7 +29,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Experiment
-        fields = ["id", "name", "dataset", "config", "runs", "created"]
+        fields = ["id", "name", "dataset", "config", "weights_file", "runs", "created"]
 
     def get_runs(self, experiment):
         return list(experiment.runs.order_by("-created", "-id").values_list("id", flat=True))
