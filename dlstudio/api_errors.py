@@ -1,4 +1,6 @@
 """Every API error has one shape: {"error": "<one sentence>", "field": "<name>" when one field is wrong}."""
+import math
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
@@ -56,10 +58,12 @@ def exception_handler(exc, context):
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    if getattr(exc, "wait", None) is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
 
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.Throttled):
+        field, message = None, getattr(exc, "sentence", None) or throttled_message(exc.wait)
+    elif isinstance(exc, exceptions.ValidationError):
         field, message = _first_message(exc.detail)
     elif isinstance(exc, exceptions.NotAuthenticated):
         field, message = None, MESSAGES[status.HTTP_401_UNAUTHORIZED]
@@ -69,6 +73,12 @@ def exception_handler(exc, context):
         field, message = _first_message(exc.detail)
     set_rollback()
     return Response(error_body(message, field), status=exc.status_code, headers=headers)
+
+
+def throttled_message(wait: float | None, what: str = "Too many requests") -> str:
+    seconds = max(1, math.ceil(wait or 1))
+    when = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+    return f"{what}; try again in {when}."
 
 
 def json_error(request, message: str, status_code: int) -> JsonResponse:

@@ -21,3 +21,26 @@ class UploadLimitMiddleware:
                 return JsonResponse({"error": message}, status=413)
             return render(request, "413.html", {"message": message}, status=413)
         return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """The headers every answer carries, static files, JSON and error pages included.
+
+    Outermost in MIDDLEWARE, so an answer made by any inner middleware (the 413 above, WhiteNoise's
+    static files, a 500) gets them too. SecurityMiddleware sets the same ones from settings for the
+    answers that pass through it (and HSTS on HTTPS); here they are only filled in where missing.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        for name, value in (("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY),
+                            ("X-Content-Type-Options", "nosniff"),
+                            ("X-Frame-Options", settings.X_FRAME_OPTIONS),
+                            ("Referrer-Policy", settings.SECURE_REFERRER_POLICY),
+                            ("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)):
+            if value:
+                response.headers.setdefault(name, value)
+        return response

@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from dlstudio.rates import parse_rate
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,15 @@ def envint(name, default, *, minimum=None):
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
     return number
+
+
+def envrate(name, default):
+    value = env(name, default)
+    try:
+        parse_rate(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a rate such as 3000/min, not {value!r}") from None
+    return value
 
 
 def envlist(name, default):
@@ -92,8 +103,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "dlstudio.middleware.UploadLimitMiddleware",
+    "dlstudio.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "dlstudio.middleware.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -169,6 +181,21 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Scripts only from this site: every page's JavaScript is a file under static/js (no inline script or
+# on* attribute anywhere; the figures' data sits in json_script blocks, which are never executed).
+# Plotly sets inline styles on the SVG it draws, hence 'unsafe-inline' for styles only; blob: shows the
+# images chosen on the predict page before they are sent.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
+    "font-src 'self' data:", "connect-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+AUTHENTICATION_BACKENDS = ["apps.teams.backends.ThrottledModelBackend"]
+# Sign-in throttling (every way in: the page, POST /api/auth/token, the admin): after this many failed
+# attempts for one username from one address, or 10 times as many from one address for any usernames,
+# within the window, that address is refused for the rest of the window.
+LOGIN_FAILURES_ALLOWED = envint("DLSTUDIO_LOGIN_FAILURES", 5, minimum=1)
+LOGIN_FAILURE_WINDOW = envint("DLSTUDIO_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
 
 MAX_UPLOAD_MB = envint("DLSTUDIO_MAX_UPLOAD_MB", 4096, minimum=1)
 # Uploads above this go to a temporary file on disk, never into memory.
@@ -217,12 +244,45 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "dlstudio.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Requests per user (per address when anonymous) in fixed windows; dlstudio/throttling.py says
+    # which endpoints count under which scope. A 429 says when to try again (Retry-After).
+    "DEFAULT_THROTTLE_CLASSES": ["dlstudio.throttling.ApiRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": envrate("DLSTUDIO_API_RATE", "3000/min"),
+        "poll": envrate("DLSTUDIO_POLL_RATE", "6000/min"),
+        "predict": envrate("DLSTUDIO_PREDICT_RATE", "30000/min"),
+        "anon": envrate("DLSTUDIO_ANON_RATE", "300/min"),
+    },
+    # Behind a reverse proxy that appends the client's address to X-Forwarded-For: how many proxies.
+    "NUM_PROXIES": envint("DLSTUDIO_NUM_PROXIES", 0, minimum=0) or None,
 }
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 if urlparse(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
     raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, not {REDIS_URL!r}")
+
+
+def _cache_url(redis_url: str) -> str:
+    """The broker's Redis server, next database: the throttles' counters never mix with Celery's
+    queues, and clearing the cache (tests do) never empties a queue."""
+    parsed = urlparse(redis_url)
+    if parsed.scheme == "unix":
+        return redis_url  # a socket path: the same database, told apart by the keys' prefix
+    db = int(parsed.path.strip("/") or 0)
+    return parsed._replace(path=f"/{db + 1 if db < 15 else db - 1}").geturl()
+
+
+# The throttles' counters, shared by every web process (gunicorn runs several). When Redis does not
+# answer, dlstudio.throttling falls back to the process's own memory ("local") for a while.
+CACHE_URL = env("DLSTUDIO_CACHE_URL", None) or _cache_url(REDIS_URL)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "dlstudio", "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    } if CACHE_URL != "locmem" else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"},
+}
 STALE_AFTER = envint("DLSTUDIO_STALE_AFTER", 60, minimum=5)
 WORKER_QUEUES = envlist("DLSTUDIO_WORKER_QUEUES", ["default", "ingest", "train"])
 _unknown_queues = set(WORKER_QUEUES) - {"default", "ingest", "train"}

@@ -27,6 +27,12 @@ def test_a_bad_value_names_the_variable(tmp_path):
     assert "DLSTUDIO_MAX_UPLOAD_MB must be a whole number" in result.stderr
 
 
+def test_a_bad_rate_names_the_variable(tmp_path):
+    result = django_check(DLSTUDIO_DATA_DIR=str(tmp_path), DLSTUDIO_API_RATE="lots")
+    assert result.returncode != 0
+    assert "DLSTUDIO_API_RATE must be a rate such as 3000/min, not 'lots'" in result.stderr
+
+
 def test_unknown_worker_queue_is_refused(tmp_path):
     result = django_check(DLSTUDIO_DATA_DIR=str(tmp_path), DLSTUDIO_WORKER_QUEUES="default,gpu")
     assert "DLSTUDIO_WORKER_QUEUES may name default, ingest and train, not gpu" in result.stderr

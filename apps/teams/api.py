@@ -1,10 +1,10 @@
 from django.contrib.auth import authenticate
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
+from . import login_throttle, services
 from .selectors import teams_for
 
 
@@ -23,6 +23,11 @@ class TokenObtainApi(APIView):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(request, **data.validated_data)
+        wait = getattr(request, "login_refused_for", 0)
+        if wait:
+            refused = exceptions.Throttled(wait)
+            refused.sentence = login_throttle.refusal(wait)
+            raise refused
         if user is None:
             raise serializers.ValidationError({"non_field_errors": ["The username or password is wrong."]})
         _, key = services.token_create(user=user, name="Obtained through the API")

@@ -1,10 +1,14 @@
+import math
+
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST, require_safe
 
-from . import services
+from . import login_throttle, services
 from .forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamSwitchForm, TokenCreateForm
 from .middleware import SESSION_KEY
 from .models import Membership
@@ -12,12 +16,37 @@ from .permissions import has_role, require_role
 from .selectors import memberships_of, membership_in, team_for, tokens_for
 
 
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page; past the sign-in throttle (login_throttle.py) it says so, with a 429."""
+
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        wait = getattr(self.request, "login_refused_for", 0)
+        if not wait:
+            return super().form_invalid(form)
+        response = self.render_to_response(self.get_context_data(form=form, refused=login_throttle.refusal(wait)),
+                                           status=429)
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
+
+
+def _safe_next(request, url: str) -> str | None:
+    """`url` when it leads to a page of this site (a path, not //host or /\\host), else None."""
+    if url and url.startswith("/") and url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return url
+    return None
+
+
 @login_required
+@require_safe
 def team_current(request):
     return redirect("team_detail", slug=request.team.slug)
 
 
 @login_required
+@require_safe
 def team_detail(request, slug):
     team = team_for(request.user, slug)
     is_owner = has_role(team.role, Membership.Role.OWNER)
@@ -103,11 +132,11 @@ def team_switch(request):
         team = team_for(request.user, form.cleaned_data["team"])
         request.session[SESSION_KEY] = team.slug
         messages.info(request, f"Now working in {team.name}.")
-    next_url = request.POST.get("next", "")
-    return redirect(next_url if next_url.startswith("/") and not next_url.startswith("//") else "home")
+    return redirect(_safe_next(request, request.POST.get("next", "")) or "home")
 
 
 @login_required
+@require_safe
 def profile(request):
     return render(request, "teams/profile.html", {
         "tokens": tokens_for(request.user),
