@@ -1,5 +1,7 @@
 from django.contrib import admin
-from django.http import HttpResponseNotFound
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpResponseBadRequest, HttpResponseNotFound
 from django.shortcuts import render
 from django.urls import include, path
 
@@ -29,6 +31,18 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]
+
+
+def handler400(request, exception=None):
+    """A request Django refused while reading it (too many files or fields, a malformed body)."""
+    message = "The request was refused as malformed."
+    if isinstance(exception, TooManyFilesSent):
+        message = f"Send at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files in one request."
+    elif isinstance(exception, TooManyFieldsSent):
+        message = "The request has too many fields."
+    if request.path.startswith("/api/"):
+        return json_error(request, message, 400)
+    return HttpResponseBadRequest(render(request, "400.html", {"message": message}).content)
 
 
 def handler404(request, exception=None):

@@ -1,5 +1,6 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +20,7 @@ class HealthApi(APIView):
 
 
 @login_required
+@require_safe
 def home(request):
     from apps.experiments.selectors import queue_of, runs_for
 

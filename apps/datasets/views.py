@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
 from apps.teams.models import Membership
 from apps.teams.permissions import has_role, require_role
@@ -22,6 +22,7 @@ GALLERY_PAGE = 48
 
 
 @login_required
+@require_safe
 def dataset_list(request):
     datasets = datasets_for(request.user).filter(team=request.team)
     return render(request, "datasets/list.html", {
@@ -31,6 +32,7 @@ def dataset_list(request):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def dataset_upload(request):
     require_role(request.user, request.team, Membership.Role.EDITOR)
     form = DatasetUploadForm(request.POST or None, request.FILES or None)
@@ -62,6 +64,7 @@ def dataset_sample(request):
 
 
 @login_required
+@require_safe
 def dataset_detail(request, dataset_id):
     dataset = dataset_for(request.user, dataset_id)
     context = {"dataset": dataset, "can_edit": has_role(role_in(request.user, dataset.team), Membership.Role.EDITOR)}
@@ -86,6 +89,7 @@ def dataset_detail(request, dataset_id):
 
 
 @login_required
+@require_safe
 def dataset_thumbnail(request, dataset_id, index):
     dataset = dataset_for(request.user, dataset_id)
     try:
@@ -98,6 +102,7 @@ def dataset_thumbnail(request, dataset_id, index):
 
 
 @login_required
+@require_safe
 def dataset_mean_image(request, dataset_id):
     dataset = dataset_for(request.user, dataset_id)
     try:

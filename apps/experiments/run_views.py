@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from apps.datasets.selectors import datasets_for
 from apps.teams.models import Membership
@@ -33,6 +33,7 @@ class RunFilterForm(forms.Form):
 
 
 @login_required
+@require_safe
 def run_list(request):
     filters = RunFilterForm(request.GET)
     chosen = {k: v for k, v in filters.cleaned_data.items() if v} if filters.is_valid() else {}
@@ -49,6 +50,7 @@ def run_list(request):
 
 
 @login_required
+@require_safe
 def run_page(request, run_id):
     run = run_for(request.user, run_id)
     metrics = metrics_of(run)  # read once: the diagnosis, the figures and the page all use these rows
@@ -116,6 +118,7 @@ def run_annotate(request, run_id):
 
 
 @login_required
+@require_safe
 def run_compare(request):
     ids = []
     for part in request.GET.getlist("ids") or request.GET.get("ids", "").split(","):

@@ -3,8 +3,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import datasets_for
@@ -24,6 +25,7 @@ def _can_edit(user, team) -> bool:
 
 
 @login_required
+@require_safe
 def experiment_list(request):
     experiments = (experiments_for(request.user).filter(team=request.team)
                    .annotate(run_count=Count("runs"), best=Max("runs__best_val_acc")))
@@ -60,13 +62,20 @@ def _starting_point(request) -> tuple[dict, str]:
     return {**initial, "lr": lr}, f"{origin}, with the learning rate {lr:.3g}"
 
 
+def _object_id(value: str) -> int:
+    """An id from the query string; anything but digits is as unknown as a foreign id (404, not 500)."""
+    if not value.isdigit():
+        raise Http404("No such object.")
+    return int(value)
+
+
 def _source(request) -> tuple[dict, str]:
     if request.GET.get("from_experiment"):
-        source = experiment_for(request.user, request.GET["from_experiment"])
+        source = experiment_for(request.user, _object_id(request.GET["from_experiment"]))
         return {**initial_from(source.config), "name": f"{source.name} (copy)", "dataset": source.dataset_id,
                 "weights_file": source.weights_file_id}, f"a copy of {source.name}"
     if request.GET.get("from_run"):
-        run = run_for(request.user, request.GET["from_run"])
+        run = run_for(request.user, _object_id(request.GET["from_run"]))
         return {**initial_from(run.config), "name": f"{run.experiment.name} (from run {run.pk})",
                 "dataset": run.dataset_id, "weights_file": run.weights_file_id}, f"the config of run {run.pk}"
     if request.GET.get("preset") in PRESETS:
@@ -76,6 +85,7 @@ def _source(request) -> tuple[dict, str]:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def experiment_create(request):
     require_role(request.user, request.team, Membership.Role.EDITOR)
     if request.method != "POST":
@@ -114,6 +124,7 @@ def _warn_if_not_cached(request, experiment) -> None:
 
 
 @login_required
+@require_safe
 def experiment_detail(request, experiment_id):
     experiment = experiment_for(request.user, experiment_id)
     finding = experiment.lr_findings.first()

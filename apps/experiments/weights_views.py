@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
 from apps.teams.models import Membership
 from apps.teams.permissions import has_role, require_role
@@ -29,6 +29,7 @@ class WeightsUploadForm(forms.Form):
 
 
 @login_required
+@require_safe
 def weights_list(request):
     files = weights_files_for(request.user).filter(team=request.team).annotate(run_count=Count("runs"))
     return render(request, "weights/list.html", {
@@ -39,6 +40,7 @@ def weights_list(request):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def weights_upload(request):
     require_role(request.user, request.team, Membership.Role.EDITOR)
     form = WeightsUploadForm(request.POST or None, request.FILES or None)
