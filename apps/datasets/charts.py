@@ -1,4 +1,8 @@
-"""Dataset charts as pure functions: rows in, Plotly figure dicts out (rendered by static/js/charts.js)."""
+"""Dataset charts as pure functions: rows in, Plotly figure dicts out (rendered by static/js/charts.js).
+
+Class names are user input (archive folder names): they enter a figure escaped (`label`), because
+Plotly renders a small HTML subset in ticks, legends and hover labels.
+"""
 SPLIT_COLOURS = {"train": "#2f6fde", "val": "#f0a030", "test": "#3aa372"}
 BASE_LAYOUT = {
     "margin": {"l": 50, "r": 20, "t": 30, "b": 60},
@@ -8,9 +12,14 @@ BASE_LAYOUT = {
 }
 
 
+def label(text) -> str:
+    """User text made inert for Plotly's HTML subset; Plotly shows &amp; &lt; &gt; as & < >."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def class_split_bars(counts: list[dict]) -> dict:
     """Images per class, stacked by split: imbalance and thin held-out splits show at a glance."""
-    names = [c["name"] for c in counts]
+    names = [label(c["name"]) for c in counts]
     data = [
         {"type": "bar", "name": split, "x": names, "y": [c[split] for c in counts],
          "marker": {"color": colour}, "hovertemplate": "%{x}<br>" + split + ": %{y}<extra></extra>"}

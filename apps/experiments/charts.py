@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from apps.datasets.charts import BASE_LAYOUT, SPLIT_COLOURS
+from apps.datasets.charts import BASE_LAYOUT, SPLIT_COLOURS, label
 
 LIVE_TRACES = {"loss": ["train_loss", "val_loss"], "accuracy": ["train_acc", "val_acc"],
                "gap": ["gap"], "lr": ["lr"]}
@@ -30,11 +30,6 @@ RUN_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1",
 MARK_COLOUR = "#555"
 OVERFIT_FILL = "rgba(220, 60, 60, 0.10)"
 CONFUSION_TEXT_MAX = 30  # above this many classes the cell counts are unreadable: hover only
-
-
-def label(text) -> str:
-    """User text made inert for Plotly's HTML subset; Plotly shows &amp; &lt; &gt; as & < >."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def series(row: dict, key: str) -> float | None:

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_safe
 
 from .models import Evaluation
 from .predicting import MAX_IMAGES, best_checkpoint, predictor_for
@@ -11,6 +12,7 @@ from .selectors import run_for
 
 
 @login_required
+@require_safe
 def run_predict_page(request, run_id):
     run = run_for(request.user, run_id)
     try:
@@ -28,6 +30,7 @@ def _download(path, filename, content_type):
 
 
 @login_required
+@require_safe
 def run_export_checkpoint(request, run_id):
     run = run_for(request.user, run_id)
     try:
@@ -39,7 +42,9 @@ def run_export_checkpoint(request, run_id):
 
 
 @login_required
+@require_safe
 def run_export_onnx(request, run_id):
+    from workers.engine import CheckpointError
     from workers.engine.export import ExportUnavailable, export_onnx
 
     run = run_for(request.user, run_id)
@@ -49,7 +54,7 @@ def run_export_onnx(request, run_id):
         # Made once per checkpoint version, then served from the run's folder.
         if not onnx_path.is_file() or onnx_path.stat().st_mtime < checkpoint.stat().st_mtime:
             export_onnx(checkpoint, onnx_path)
-    except (ValidationError, ExportUnavailable) as exc:
+    except (ValidationError, ExportUnavailable, CheckpointError) as exc:
         messages.error(request, exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
         return redirect("run_detail", run_id=run.pk)
     return _download(onnx_path, f"run-{run.pk}.onnx", "application/octet-stream")
@@ -83,6 +88,7 @@ def model_card(run, predictor) -> dict:
 
 
 @login_required
+@require_safe
 def run_export_model_card(request, run_id):
     run = run_for(request.user, run_id)
     try:

@@ -51,7 +51,7 @@ def best_checkpoint(run: Run) -> Path:
 
 def predictor_for(run: Run):
     """The run's Predictor, loaded once per process and checkpoint version."""
-    from workers.engine import Predictor
+    from workers.engine import CheckpointError, Predictor
 
     path = best_checkpoint(run)
     stat = path.stat()
@@ -70,7 +70,11 @@ def predictor_for(run: Run):
                 return _cache[key]
         try:
             _limit_threads()
-            predictor = Predictor.from_checkpoint(path, device="cpu")
+            try:
+                predictor = Predictor.from_checkpoint(path, device="cpu")
+            except CheckpointError as exc:  # a damaged or hostile file: refused unread, never unpickled
+                raise ValidationError(f"This run's checkpoint cannot be used: {str(exc).rstrip('.')}.",
+                                      code="checkpoint") from None
             with _lock:
                 for stale in [k for k in _cache if k[0] == run.pk]:
                     del _cache[stale]

@@ -99,7 +99,10 @@ def run_predict(args: argparse.Namespace) -> int:
     from .imaging import ImageError
     from .predict import Predictor
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    try:
+        predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    except (ValueError, OSError) as exc:  # a missing, damaged or hostile checkpoint: refused unread
+        return _fail(str(exc), code=2)
     failures = 0
     for name in args.images:
         try:
