@@ -7,6 +7,8 @@ from django.conf import settings
 
 from tests.support.services import Beat, CeleryWorker, RedisServer, database_url
 
+pytest_plugins = ["tests.support.browser"]  # browser, page, sign_in: for tests/browser and tests/security
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_server(tmp_path_factory):
     """A private redis-server on a free port; settings and the Celery app point at it."""
@@ -15,8 +17,30 @@ def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     os.environ["REDIS_URL"] = settings.REDIS_URL = server.url
     configure(app, server.url)
+    # The throttles' counters on the same private server, in the database settings derive for it.
+    from django.test import override_settings
+
+    from dlstudio.settings import _cache_url
+
+    caches = override_settings(CACHES={**settings.CACHES, "default": {
+        **settings.CACHES["default"], "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _cache_url(server.url)}})
+    caches.enable()
     yield server
+    caches.disable()
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Every test starts with no request or failed sign-in counted (the cache holds only those)."""
+    from django.core.cache import caches
+
+    for alias in ("default", "local"):
+        try:
+            caches[alias].clear()
+        except Exception:  # a test that stopped Redis on purpose
+            pass
 
 
 @pytest.fixture(autouse=True)
@@ -55,12 +79,18 @@ def celery_workers(worker_env, redis_server, tmp_path_factory):
     workers = Workers(env=env, log_dir=Path(tmp_path_factory.mktemp("workers")), app=app)
     try:
         workers.start()
+        Workers.session = workers
         yield workers
     finally:
+        Workers.session = None
         workers.stop()
 
 
 class Workers:
+    # The session's workers once started: tests with a stack of their own (tests/faults) pause its
+    # beat, whose reaper shares the database and would hand their runs to the session's broker.
+    session: "Workers | None" = None
+
     def __init__(self, *, env, log_dir, app):
         self.env, self.log_dir, self.app = env, log_dir, app
         self.general = CeleryWorker(env=env, queues="default,ingest", pool="prefork", log_dir=log_dir,

@@ -2,6 +2,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.archives import class_entries, zip_bytes
+from tests.support.browser import switch_team
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -11,8 +12,7 @@ def test_upload_a_zip_watch_the_progress_and_see_the_chart_and_gallery(
     archive = tmp_path / "shapes.zip"
     archive.write_bytes(zip_bytes(class_entries(classes=("circle", "square", "star"), per_class=15, size=(24, 24))))
     sign_in(page, "eddie", world.password)
-    page.select_option("#team-switch", world.team.slug)
-    page.wait_for_load_state()
+    switch_team(page, world.team.slug)
     page.click("text=Datasets")
     page.click("text=Upload a dataset")
     page.set_input_files("#id_archive", str(archive))

@@ -3,6 +3,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.browser import switch_team
 from tests.support.datasets import ready_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,8 +17,7 @@ def test_find_a_learning_rate_and_start_a_new_experiment_with_it(page, live_serv
     experiment = services.experiment_create(team=world.team, user=world.editor, name="needs a rate", dataset=dataset,
                                             config={"epochs": 3, "batch_size": 8, "hidden_units": [16]})
     sign_in(page, "eddie", world.password)
-    page.select_option("#team-switch", world.team.slug)
-    page.wait_for_load_state()
+    switch_team(page, world.team.slug)
     page.goto(f"{live_server.url}/experiments/{experiment.pk}/")
     page.click("#lr-finder-start")
     expect(page.locator("#lr-finder-status")).to_have_text(re.compile("queued|running|succeeded"))

@@ -1,6 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.browser import switch_team
 from tests.support.datasets import ready_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,8 +16,7 @@ def test_define_an_experiment_start_a_run_watch_it_grow_and_see_the_confusion_ma
         page, live_server, sign_in, world, celery_workers, tmp_path):
     ready_dataset(world.team, tmp_path / "ld.zip", per_class=200)
     sign_in(page, "eddie", world.password)
-    page.select_option("#team-switch", world.team.slug)
-    page.wait_for_load_state()
+    switch_team(page, world.team.slug)
     page.click("nav >> text=Experiments")
     page.click("text=Quick CNN")
     page.fill("#id_name", "first try")
@@ -56,8 +56,7 @@ def test_compare_two_runs_from_the_history(page, live_server, sign_in, world, ce
     wait_until(lambda: Run.objects.filter(status="succeeded").count() == 2, timeout=120, message="both runs")
 
     sign_in(page, "vera", world.password)
-    page.select_option("#team-switch", world.team.slug)
-    page.wait_for_load_state()
+    switch_team(page, world.team.slug)
     page.click("nav >> text=Runs")
     for run in runs:
         page.check(f'tr[data-run="{run.pk}"] input[name=ids]')

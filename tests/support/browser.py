@@ -1,3 +1,5 @@
+"""Chromium through Playwright, for tests/browser and tests/security: one browser for the whole session
+(a second sync_playwright() in the same thread would fail), loaded as a plugin by tests/conftest.py."""
 import os
 from pathlib import Path
 
@@ -7,13 +9,13 @@ from playwright.sync_api import sync_playwright
 CHROMIUM = os.environ.get("DLSTUDIO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
-# Playwright's sync API runs an event loop in the test thread; Django's ORM must still work there.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @pytest.fixture(scope="session")
 def browser():
+    # Playwright's sync API runs an event loop in the test thread; Django's ORM must still work there.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield chromium
@@ -42,3 +44,10 @@ def sign_in(live_server):
         page.wait_for_url(f"{live_server.url}/")
         return page
     return sign_in
+
+
+def switch_team(page, slug):
+    """Choose a team in the header's switcher and wait for the page it submits to (static/js/base.js)."""
+    with page.expect_navigation():
+        page.select_option("#team-switch", slug)
+    return page

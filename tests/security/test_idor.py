@@ -1,0 +1,135 @@
+"""The IDOR sweep, generated from the URL configuration: every page and endpoint that names an object,
+with every method its view declares, as an outsider (404), a viewer acting (403) and anonymous (401 or
+the sign-in page). A new route is swept the day it is added; one whose object kwarg is unknown fails.
+"""
+import pytest
+from django.test import Client
+
+from tests.security.conftest import OBJECT_KWARGS, kwarg_values, send, snapshot
+from tests.security.routes import ACTING, METHODS, PUBLIC, all_routes, object_routes, swept_routes
+
+pytestmark = pytest.mark.django_db
+
+OBJECT_ROUTES = object_routes()
+ids = [r.name for r in OBJECT_ROUTES]
+
+# What a viewer gets where it is not the usual (200 reading, 403 acting), and why.
+VIEWER_EXPECTS = {
+    # Predicting is reading: viewers may (API.md). No image was sent, so the answer is that 400.
+    ("api_run_predict", "POST"): 400,
+    # An API token belongs to a user, not to a team: the owner's token is not the viewer's to see.
+    ("token_revoke", "POST"): 404,
+}
+
+
+def url_of(route, objects, **overrides):
+    values = {**kwarg_values(objects), **overrides}
+    missing = [k for k in route.kwargs if k not in OBJECT_KWARGS]
+    assert not missing, f"{route.name}: no object for {missing}; add it to OBJECT_KWARGS in tests/security/conftest.py"
+    return route.url(values)
+
+
+def test_the_sweep_finds_every_kind_of_route():
+    names = {r.name for r in swept_routes()}
+    assert {"dataset_detail", "api_run_predict", "member_remove", "token_revoke", "api_weights_file",
+            "api_lr_finder", "run_export_onnx"} <= names
+    assert len(OBJECT_ROUTES) >= 30
+
+
+def test_every_object_kwarg_has_an_object():
+    unknown = {k: r.name for r in OBJECT_ROUTES for k in r.kwargs if k not in OBJECT_KWARGS}
+    assert not unknown, f"routes name objects the sweep cannot build: {unknown}; extend OBJECT_KWARGS"
+
+
+def test_every_route_has_a_name_and_declares_its_methods():
+    for route in swept_routes():
+        assert ":" in route.name or "/" not in route.name, f"{route.pattern} has no URL name"
+        assert set(route.methods) != set(METHODS), (
+            f"{route.name} answers every method; wrap it in require_safe, require_POST or require_http_methods")
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=ids)
+def test_an_outsider_gets_404_for_every_method(route, objects, signed_in):
+    client = signed_in(objects.outsider)
+    url = url_of(route, objects)
+    for method in METHODS:
+        before = snapshot()
+        response = send(client, method, url)
+        expected = (404,) if method in route.methods else (404, 405)
+        assert response.status_code in expected, (method, url, response.status_code)
+        assert snapshot() == before, (method, url)
+    if route.is_api:
+        assert response.json() == {"error": "Not found."} or response.status_code == 405
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=ids)
+def test_a_viewer_reads_but_acting_is_403(route, objects, signed_in):
+    client = signed_in(objects.viewer)
+    url = url_of(route, objects)
+    for method in METHODS:
+        before = snapshot()
+        response = send(client, method, url)
+        if method not in route.methods:
+            assert response.status_code == 405, (method, url, response.status_code)
+            continue
+        expected = VIEWER_EXPECTS.get((route.name, method), 403 if method in ACTING else 200)
+        assert response.status_code == expected, (method, url, response.status_code)
+        if method in ACTING:
+            assert snapshot() == before, (method, url)
+
+
+@pytest.mark.parametrize("route", [r for r in swept_routes() if r.name not in PUBLIC], ids=lambda r: r.name)
+def test_anonymous_gets_401_from_the_api_and_the_sign_in_page_elsewhere(route, objects):
+    client = Client()
+    url = url_of(route, objects)
+    for method in METHODS:
+        before = snapshot()
+        response = send(client, method, url)
+        if route.is_api:
+            assert response.status_code == 401, (method, url, response.status_code)
+            assert response.json()["error"] and response["WWW-Authenticate"].startswith("Token")
+        else:
+            assert response.status_code == 302 and response.url.startswith("/login/"), (method, url, response)
+        assert snapshot() == before, (method, url)
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=ids)
+def test_an_id_out_of_range_is_404_not_500(route, objects, signed_in):
+    client = signed_in(objects.owner)
+    huge = {k: 2**63 for k in route.kwargs if k.endswith("_id") or k == "index"}
+    if not huge:
+        huge = {"slug": "no-such-team"}
+    url = url_of(route, objects, **huge)
+    for method in route.methods:
+        assert send(client, method, url).status_code == 404, (method, url)
+
+
+def test_ids_in_query_strings_and_bodies_are_scoped_too(objects, signed_in, api_as):
+    """Ids that are not in the path: the experiment form's clone links, compare, filters, bodies."""
+    client = signed_in(objects.outsider)
+    assert client.get(f"/experiments/new?from_experiment={objects.experiment.pk}").status_code == 404
+    assert client.get(f"/experiments/new?from_run={objects.run.pk}").status_code == 404
+    assert client.get("/experiments/new?from_run=abc").status_code == 404
+    page = client.get(f"/runs/compare?ids={objects.run.pk},{objects.run.pk}", follow=True).content.decode()
+    assert objects.experiment.name not in page and "Tick between 2 and 8 runs" in page
+    api = api_as(objects.outsider)
+    for query in (f"experiment={objects.experiment.pk}", f"dataset={objects.dataset.pk}"):
+        assert api.get(f"/api/runs?{query}").json()["results"] == []
+    assert api.get("/api/datasets").json()["results"] == []
+    assert api.get("/api/weights").json()["results"] == []
+    before = snapshot()
+    answer = api.post("/api/experiments", {"name": "x", "dataset": objects.dataset.pk, "config": {}}, format="json")
+    assert answer.status_code == 404
+    own = api.post("/api/experiments", {"name": "x", "dataset": objects.dataset.pk, "weights_file": objects.weights.pk,
+                                        "config": {"pretrained": "imagenet", "arch": "resnet18"}}, format="json")
+    assert own.status_code == 404
+    assert snapshot() == before
+
+
+def test_the_admin_turns_away_users_who_are_not_staff(objects, signed_in):
+    admin_routes = [r for r in all_routes() if r.namespace == "admin"]
+    assert admin_routes
+    client = signed_in(objects.owner)
+    for url in ("/admin/", "/admin/auth/user/", f"/admin/auth/user/{objects.outsider.pk}/change/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith("/admin/login/"), url
