@@ -124,6 +124,7 @@ def fill(data_dir: Path, epochs: int):
     app.Task.delay_on_commit = lambda self, *args, **kwargs: None
     for task in (tasks.ingest_dataset, tasks.train_run):
         type(task._get_current_object()).delay_on_commit = app.Task.delay_on_commit
+        type(task._get_current_object()).delay = app.Task.delay_on_commit  # what the services call on commit
 
     from apps.datasets.services import dataset_create, dataset_ingest
     from apps.experiments import services

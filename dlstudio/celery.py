@@ -31,6 +31,10 @@ def configure(app: Celery, redis_url: str) -> None:
         accept_content=["json"],
         task_acks_late=True,
         worker_prefetch_multiplier=1,
+        # A broker that goes away (a Redis restart) does not stop an ingest or a run that is under way:
+        # its row, not the broker, says what it is doing, and its worker reconnects when it is done.
+        # (Celery's default today, said aloud: it warns that 6.0 will cancel such tasks instead.)
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_ignore_result=True,
         result_expires=3600,
         # Each queue its own exchange and routing key: a bare Queue(name) would be bound to the

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workers.engine import packing
+from workers.engine.diskspace import disk_full
 from workers.engine.packfile import open_pack
 
 from . import storage
@@ -70,10 +71,53 @@ def dataset_create(*, team, user, name: str, upload=None, source_path: Path | No
     except BaseException:
         storage.remove(relative)
         raise
+    _enqueue(dataset.pk)
+    return dataset
+
+
+def _enqueue(dataset_id: int) -> None:
+    """Send `ingest_dataset` once the row is committed; a broker that is down is logged, not raised
+    (the upload is kept and the reaper sends the message once Redis answers: `datasets_resend_lost`)."""
+    transaction.on_commit(lambda: _send(dataset_id))
+
+
+def _send(dataset_id: int) -> None:
+    from kombu.exceptions import OperationalError
+
     from workers.tasks import ingest_dataset
 
-    ingest_dataset.delay_on_commit(dataset.pk)
-    return dataset
+    try:
+        ingest_dataset.delay(dataset_id)
+    except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
+        log.warning("dataset %s is queued but the broker did not take its message (%s); the reaper sends it "
+                    "once the broker answers", dataset_id, exc)
+
+
+def datasets_resend_lost(*, now=None) -> int:
+    """Send `ingest_dataset` again for uploads nobody started whose message the broker lost.
+
+    A dataset still `ingesting` with no progress, created longer than DLSTUDIO_STALE_AFTER ago, and
+    with no message in the `ingest` queue (nor held by a worker) gets a new one; one whose message is
+    waiting behind other ingests is left alone. A duplicate is harmless: the claim takes it once.
+    """
+    from workers import broker
+
+    now = now or timezone.now()
+    horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
+    waiting = list(Dataset.objects.filter(status=Dataset.Status.INGESTING, progress=0.0, created__lt=horizon)
+                   .values_list("pk", flat=True))
+    if not waiting:
+        return 0
+    present = broker.waiting_args("ingest", "workers.tasks.ingest_dataset")
+    if present is None:
+        return 0
+    lost = [pk for pk in waiting if pk not in present]
+    if lost:
+        broker.ensure_queue("ingest")
+    for pk in lost:
+        log.warning("dataset %s is waiting for ingest but its message is not in the broker; sending it again", pk)
+        _enqueue(pk)
+    return len(lost)
 
 
 def _claim(dataset_id: int) -> bool:
@@ -100,9 +144,10 @@ def dataset_ingest(*, dataset_id: int) -> None:
         _record(dataset, report, pack_relative, seconds=time.monotonic() - started)
     except packing.IngestError as exc:
         _fail(dataset, str(exc), pack_relative)
-    except Exception:
+    except Exception as exc:
         log.exception("ingest of dataset %s failed", dataset_id)
-        _fail(dataset, "Ingest failed unexpectedly; the worker's log has the details.", pack_relative)
+        _fail(dataset, packing.DISK_FULL_SENTENCE if disk_full(exc) else
+              "Ingest failed unexpectedly; the worker's log has the details.", pack_relative)
     finally:
         storage.remove(dataset.upload_path)
 
@@ -127,6 +172,7 @@ def _record(dataset: Dataset, report, pack_relative: str, *, seconds: float) -> 
 
 def _fail(dataset: Dataset, message: str, pack_relative: str) -> None:
     storage.remove(pack_relative)
+    storage.remove(pack_relative + ".partial")  # the writer removes its own; this is for one that could not
     Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.FAILED, error=message, upload_path="")
 
 

@@ -78,6 +78,9 @@ class Run(models.Model):
     lease_owner = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # When its latest `train_run` message was sent. A run queued longer than the stale horizon whose
+    # message the broker no longer holds (Redis restarted empty) is sent again by the reaper.
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     epoch = models.IntegerField(default=0, help_text="Epochs completed.")
     epochs = models.IntegerField(default=0)

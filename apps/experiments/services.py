@@ -2,6 +2,7 @@
 
 What happens inside a worker while a run trains lives in `training.py`.
 """
+import logging
 import uuid
 
 from django.conf import settings
@@ -16,6 +17,9 @@ from .models import Experiment, Run
 from .selectors import runs_for
 
 MAX_TAGS = 20
+TRAIN_TASK = "workers.tasks.train_run"
+
+log = logging.getLogger(__name__)
 
 
 def config_validate(config: dict, *, prefix: str = "config") -> dict:
@@ -71,7 +75,7 @@ def run_start(*, experiment: Experiment, user, overrides: dict | None = None) ->
     weights_file = experiment.weights_file if config.get("pretrained") == "imagenet" else None
     run = Run.objects.create(experiment=experiment, team=experiment.team, dataset=dataset, created_by=user,
                              parent=parent, config=config, arch=config["arch"], epochs=config["epochs"],
-                             weights_file=weights_file)
+                             weights_file=weights_file, queued_at=timezone.now())
     # Unique, not just the id: a leftover folder (a restored database, a reset one) is never resumed from.
     run.checkpoint_dir = f"runs/{run.pk}-{uuid.uuid4().hex[:8]}"
     Run.objects.filter(pk=run.pk).update(checkpoint_dir=run.checkpoint_dir)
@@ -87,9 +91,25 @@ def _merged(config: dict, overrides: dict) -> dict:
 
 
 def _enqueue(run_id: int) -> None:
+    """Send `train_run` once the row is committed.
+
+    A broker that is down is logged, not raised: the run is committed as queued either way, so the
+    person who started it gets their answer, and the reaper sends the message once Redis answers
+    (`runs_resend_lost`).
+    """
+    transaction.on_commit(lambda: _send(run_id))
+
+
+def _send(run_id: int) -> None:
+    from kombu.exceptions import OperationalError
+
     from workers.tasks import train_run
 
-    train_run.delay_on_commit(run_id)
+    try:
+        train_run.delay(run_id)
+    except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
+        log.warning("run %s is queued but the broker did not take its message (%s); the reaper sends it "
+                    "once the broker answers", run_id, exc)
 
 
 def run_cancel(*, run: Run) -> Run:
@@ -143,7 +163,8 @@ def runs_reap(*, now=None) -> dict:
                 status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
                 error=(f"The run lost its worker {run.attempt} times (it stopped sending heartbeats, "
                        "for example because it was killed or ran out of memory); it was given up."))
-        elif same.update(status=Run.Status.QUEUED, lease_owner="", attempt=F("attempt") + 1, eta_seconds=None):
+        elif same.update(status=Run.Status.QUEUED, lease_owner="", attempt=F("attempt") + 1, eta_seconds=None,
+                         queued_at=now):
             counts["requeued"] += 1
             _enqueue(run.pk)
     return counts
@@ -152,7 +173,41 @@ def runs_reap(*, now=None) -> dict:
 def run_requeue(*, run_id: int, lease: str) -> bool:
     """Give a run back to the queue (its worker is shutting down); it resumes from its checkpoint."""
     if Run.objects.filter(pk=run_id, lease_owner=lease, status=Run.Status.RUNNING).update(
-            status=Run.Status.QUEUED, lease_owner="", eta_seconds=None):
+            status=Run.Status.QUEUED, lease_owner="", eta_seconds=None, queued_at=timezone.now()):
         _enqueue(run_id)
         return True
     return False
+
+
+def runs_resend_lost(*, now=None) -> int:
+    """Send `train_run` again for queued runs whose message the broker lost; returns how many.
+
+    Redis restarted without its data (or a publish failed while it was down) leaves runs that are
+    `queued` in the database with nothing in the `train` queue: nobody would ever train them. A run
+    queued longer than DLSTUDIO_STALE_AFTER whose message is neither waiting in the queue nor held
+    by a worker gets a new one. A run waiting its turn in a long queue is left alone, since its
+    message is there. Each re-send is one conditional UPDATE of `queued_at`, so two reapers never
+    both send; a duplicate would be harmless anyway (the claim makes a second delivery a no-op).
+    """
+    from workers import broker
+
+    now = now or timezone.now()
+    horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
+    waiting = list(Run.objects.filter(status=Run.Status.QUEUED, cancel_requested=False, queued_at__lt=horizon)
+                   .values_list("pk", "queued_at"))
+    if not waiting:
+        return 0
+    present = broker.waiting_args("train", TRAIN_TASK)
+    if present is None:  # the broker cannot be read now; the next round tries again
+        return 0
+    lost = [(pk, queued_at) for pk, queued_at in waiting if pk not in present]
+    if lost:
+        broker.ensure_queue("train")
+    resent = 0
+    for pk, queued_at in lost:
+        if Run.objects.filter(pk=pk, status=Run.Status.QUEUED, queued_at=queued_at).update(queued_at=now):
+            log.warning("run %s was queued at %s but its message is not in the broker; sending it again",
+                        pk, queued_at)
+            _enqueue(pk)
+            resent += 1
+    return resent
