@@ -8,6 +8,7 @@ import gc
 import logging
 import math
 import os
+import signal
 import threading
 import time
 import traceback
@@ -26,6 +27,10 @@ from .services import run_requeue
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 2.0
+# Fault injection for tests/faults, off unless set in the worker's environment: the training worker
+# process kills itself with SIGKILL on reaching this epoch (before recording it), as the kernel's
+# out-of-memory killer would. Never set it in a deployment.
+FAULT_KILL_AT_EPOCH = "DLSTUDIO_FAULT_KILL_AT_EPOCH"
 # Set when the worker begins a warm shutdown (a deploy, Ctrl-C): the run checkpoints and goes back
 # to the queue instead of being lost.
 shutdown_requested = threading.Event()
@@ -117,6 +122,8 @@ class Tracker:
         return self.stop_reason is not None
 
     def on_epoch(self, metrics: dict) -> None:
+        if os.environ.get(FAULT_KILL_AT_EPOCH) == str(metrics["epoch"]):
+            os.kill(os.getpid(), signal.SIGKILL)
         metrics = {k: (v if v is None or math.isfinite(v) else None) for k, v in metrics.items()}
         # By epoch number: an epoch trained again after a crash replaces its own row.
         EpochMetric.objects.update_or_create(run_id=self.run.pk, epoch=metrics["epoch"],
@@ -135,11 +142,11 @@ def _train(run: Run, lease: str, heartbeat: Heartbeat) -> str:
     if run.dataset is None or not run.dataset.pack_path:
         return _fail(mine, "The dataset of this run was deleted; start the experiment on another dataset.")
     out_dir = storage.absolute(run.checkpoint_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     init_checkpoint = storage.absolute(run.parent.checkpoint_dir) / "best.pt" if run.parent else None
     imagenet_weights = storage.absolute(run.weights_file.path) if run.weights_file else None
     tracker = Tracker(run, lease, heartbeat)
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)  # inside: a full disk fails the run with its sentence
         mine.update(device=_device_name(run.config.get("device", "auto")))
         result = engine.fit(pack=storage.absolute(run.dataset.pack_path), config=run.config, out_dir=out_dir,
                             on_batch=tracker.on_batch, on_epoch=tracker.on_epoch, resume=True,
@@ -176,7 +183,13 @@ def _failure_sentence(exc: Exception) -> str:
     if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
         return "The device ran out of memory; lower batch_size or image size, or pick a smaller arch."
     from workers import engine
+    from workers.engine.diskspace import disk_full
     from workers.engine.packfile import PackError
+
+    full = disk_full(exc)
+    if full is not None:
+        return (f"The disk is full: this run's checkpoint could not be written ({full.strerror}); free some "
+                "space on the data disk, then start the run again.")
 
     if isinstance(exc, (PackError, FileNotFoundError)) and not isinstance(exc, engine.WeightsNotFound):
         return "The dataset's packed images or a checkpoint are missing or damaged; upload the dataset again."

@@ -33,7 +33,13 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            out = _KeepWriteError(f)
+            try:
+                torch.save({"format": FORMAT, "version": VERSION, **state}, out)
+            except Exception as exc:
+                if out.error is not None and out.error is not exc:
+                    raise out.error from exc  # the OSError (a full disk), not torch's account of it
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -41,6 +47,32 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class _KeepWriteError:
+    """The file `torch.save` writes to, keeping the OSError of a write that failed.
+
+    torch's zip writer turns a failed write into `RuntimeError: [enforce fail at
+    inline_container.cc] unexpected pos ...`, without the errno: a full disk would read as an
+    internal error instead of "the disk is full".
+    """
+
+    def __init__(self, file):
+        self.file, self.error = file, None
+
+    def write(self, data):
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self):
+        try:
+            self.file.flush()
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
 
 
 def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .diskspace import allocated_memmap
 from .imaging import thumb_size, thumbnail
 from .packstats import channel_stats, file_pixel_sums, stats_from_sums
 
@@ -163,13 +164,17 @@ class PackWriter:
         self.tmp.mkdir(parents=True)
         self.image_size, self.channels = image_size, channels
         self.thumb_size = thumb_size(image_size)
-        self.images = np.lib.format.open_memmap(
-            self.images_path, mode="w+", dtype=np.uint8, shape=(count, image_size, image_size, channels))
-        self.thumbs = None
-        if with_thumbs:
-            t = self.thumb_size
-            self.thumbs = np.lib.format.open_memmap(
-                self.thumbs_path, mode="w+", dtype=np.uint8, shape=(count, t, t, channels))
+        self.images = self.thumbs = None
+        try:
+            # Blocks reserved up front: a full disk fails here, not with SIGBUS halfway through decoding.
+            self.images = allocated_memmap(self.images_path, dtype=np.uint8,
+                                           shape=(count, image_size, image_size, channels))
+            if with_thumbs:
+                t = self.thumb_size
+                self.thumbs = allocated_memmap(self.thumbs_path, dtype=np.uint8, shape=(count, t, t, channels))
+        except BaseException:
+            self.abort()  # nobody holds this writer yet to abort it
+            raise
 
     @property
     def images_path(self) -> Path:
@@ -262,7 +267,7 @@ def write_pack(path, images: np.ndarray, labels, splits, classes, extra: dict | 
 
 def _write_thumbs(images: np.ndarray, path: Path, size: int) -> None:
     n, _, _, c = images.shape
-    thumbs = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, size, size, c))
+    thumbs = allocated_memmap(path, dtype=np.uint8, shape=(n, size, size, c))
     for i in range(n):
         thumbs[i] = thumbnail(np.asarray(images[i]), size=size)
     thumbs.flush()

@@ -14,7 +14,6 @@ neither `out_dir` nor its `.partial` sibling.
 """
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections import Counter
@@ -28,6 +27,7 @@ import numpy as np
 from . import health as hc
 from .archive import HIDDEN, MACOSX, IngestError, Limits, open_source, sniff_archive
 from .decoding import Outcome, decode_items
+from .diskspace import disk_full
 from .imaging import RESIZE_MODES
 from .ingest_pool import worker_pool
 from .layout import Layout, plan_layout
@@ -36,6 +36,9 @@ from .packfile import SPLITS, TRAIN, PackError
 from .splitting import draw_splits
 
 __all__ = ["PackOptions", "PackReport", "Limits", "IngestError", "build_pack", "sniff_archive"]
+
+DISK_FULL_SENTENCE = ("The disk is full: the dataset could not be written; free some space on the data disk, "
+                      "then upload the archive again.")
 
 COLORS = ("auto", "grayscale", "rgb")
 INLINE_BELOW = 200  # with processes=None, fewer images decode in-process: starting a pool costs 0.05-0.3 s
@@ -131,9 +134,8 @@ def build_pack(source: str | Path, out_dir: str | Path, options: PackOptions, *,
         if isinstance(exc, BrokenProcessPool):  # the pool fails every task at once: no hang
             raise IngestError("A decoding process died (out of memory, or a file that crashes the image "
                               "decoder); remove unusual files or upload a smaller archive.") from exc
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise IngestError("The disk ran out of space while writing the dataset; "
-                              "free some space or upload a smaller archive.") from exc
+        if disk_full(exc) is not None:
+            raise IngestError(DISK_FULL_SENTENCE) from exc
         raise
     report.seconds = round(time.perf_counter() - started, 3)
     progress(1.0)
