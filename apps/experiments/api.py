@@ -5,6 +5,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.datasets.models import DatasetClass
 from apps.datasets.selectors import dataset_for
 from apps.teams.models import Membership
 from apps.teams.permissions import require_role
@@ -13,7 +14,7 @@ from dlstudio.pagination import Pagination
 from . import charts, predicting, services
 from .diagnosis import diagnose
 from .models import Evaluation
-from .selectors import experiment_for, metrics_of, run_for, runs_filtered
+from .selectors import experiment_for, metrics_of, run_columns_for, run_for, runs_filtered
 from .weights import weights_file_for
 from .serializers import (ExperimentCreateSerializer, ExperimentSerializer, RunAnnotateSerializer,
                           RunStartSerializer, RunSummarySerializer)
@@ -25,8 +26,13 @@ def as_api_error(exc: DjangoValidationError) -> serializers.ValidationError:
     return serializers.ValidationError({field: exc.messages} if field else exc.messages)
 
 
+# What a live page's poll answers with (RunMetricsApi), read without the rest of the run.
+POLLED_COLUMNS = ("status", "progress", "eta_seconds", "epoch", "best_epoch", "dataset_id")
+
+
 def run_diagnosis(run, metrics: list[dict]) -> dict:
-    return diagnose(metrics, num_classes=run.dataset.classes.count() if run.dataset else None)
+    num_classes = DatasetClass.objects.filter(dataset_id=run.dataset_id).count() if run.dataset_id else None
+    return diagnose(metrics, num_classes=num_classes)
 
 
 def run_detail(run, metrics: list[dict] | None = None) -> dict:
@@ -116,7 +122,7 @@ class RunMetricsApi(APIView):
     (best epoch, overfitting region) they lead to, so a live page redraws its marks without a reload."""
 
     def get(self, request, run_id):
-        run = run_for(request.user, run_id)
+        run = run_columns_for(request.user, run_id, *POLLED_COLUMNS)
         after = _int(request.query_params.get("after")) or 0
         body = {"epochs": metrics_of(run, after=after), "status": run.status, "progress": run.progress,
                 "eta_seconds": run.eta_seconds, "epoch": run.epoch}
@@ -166,7 +172,7 @@ class RunPredictApi(APIView):
     """Top-k classes for one image (`image`) or up to 64 (`images`); viewers may predict too."""
 
     def post(self, request, run_id):
-        run = predicting.run_to_predict(request.user, run_id)
+        run = run_columns_for(request.user, run_id, "checkpoint_dir")
         single = request.FILES.getlist("image")
         files = single or request.FILES.getlist("images")
         try:

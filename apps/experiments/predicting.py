@@ -11,10 +11,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 
 from apps.datasets import storage
-from apps.teams.selectors import scoped
 
 from .models import Run
 
@@ -27,19 +25,6 @@ _cache: OrderedDict = OrderedDict()
 _lock = threading.Lock()
 _loading: dict = {}  # cache key -> the lock its one loading thread holds
 _threads_set = False
-
-
-def run_to_predict(user, run_id) -> Run:
-    """The run to predict with, scoped to the user's teams exactly like `selectors.run_for` (any member,
-    viewers too; a foreign or unknown id is a 404), but reading only the two columns predicting uses.
-
-    `run_for` selects the run with its experiment, dataset, team and creator and sorts by the list's order;
-    building that query costs about 1 ms of Python per request, more than the forward pass of a small model.
-    """
-    rows = list(scoped(Run.objects.only("pk", "checkpoint_dir"), user).filter(pk=run_id).order_by()[:1])
-    if not rows:
-        raise Http404("No such run.")
-    return rows[0]
 
 
 def best_checkpoint(run: Run) -> Path:

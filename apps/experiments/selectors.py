@@ -35,6 +35,19 @@ def run_for(user, run_id) -> Run:
     return run
 
 
+def run_columns_for(user, run_id, *columns: str) -> Run:
+    """The run scoped exactly like `run_for` (a foreign or unknown id is a 404), with only `columns` read.
+
+    For the endpoints called many times a second (the metrics poll, predict): `run_for` selects the run
+    with its experiment, dataset, team and creator, and building that query costs about 1 ms of Python
+    per request, more than a small model's forward pass or the rest of a poll.
+    """
+    rows = list(scoped(Run.objects.only("pk", *columns), user).filter(pk=run_id).order_by()[:1])
+    if not rows:
+        raise Http404("No such run.")
+    return rows[0]
+
+
 def runs_filtered(user, *, team=None, status=None, dataset=None, experiment=None, arch=None, creator=None,
                   tag=None, ordering="-created") -> QuerySet[Run]:
     runs = runs_for(user)
