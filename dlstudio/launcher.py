@@ -2,6 +2,7 @@
 Redis when nothing answers at REDIS_URL."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -43,12 +44,20 @@ def local_redis_command(url: str, data_dir: Path, bin_dir: Path) -> str:
             f"--save 60 1 --protected-mode yes")
 
 
-def procfile_commands(procfile: Path, queues: list[str]) -> dict[str, str]:
+# The training worker shares the machine with the web server and the other worker under `make run`.
+# OpenMP threads that spin while they wait (the default) then starve everything else and themselves:
+# under 20 clients polling a run page, a CPU run trained 2 epochs in 30 s instead of 29 (bench/load.py).
+# Sleeping threads cost a dedicated CPU trainer about 12 %; set OMP_WAIT_POLICY=ACTIVE there.
+SHARED_MACHINE_TRAIN_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def procfile_commands(procfile: Path, queues: list[str], environ=None) -> dict[str, str]:
     """The Procfile's processes with the workers' queues taken from DLSTUDIO_WORKER_QUEUES.
 
     `worker` consumes every queue but `train` (prefork); `train` gets its own solo-pool worker,
     one process, so CUDA and DataLoader workers both work. Either is left out when it has no queue.
     """
+    environ = os.environ if environ is None else environ
     commands = dict(parse_procfile(procfile.read_text()).processes)
     general = [q for q in queues if q != "train"]
     if general:
@@ -57,4 +66,7 @@ def procfile_commands(procfile: Path, queues: list[str]) -> dict[str, str]:
         commands.pop("worker")
     if "train" not in queues:
         commands.pop("train")
+    else:
+        unset = " ".join(f"{k}={v}" for k, v in SHARED_MACHINE_TRAIN_ENV.items() if k not in environ)
+        commands["train"] = f"{unset} {commands['train']}".strip()
     return commands

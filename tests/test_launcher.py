@@ -14,6 +14,14 @@ def test_all_queues_start_web_both_workers_and_beat():
     assert "-Q train " in commands["train"] and "--pool=solo" in commands["train"]
 
 
+def test_the_training_worker_lets_its_threads_sleep_unless_told_otherwise():
+    # Spinning OpenMP threads starve the web server on the same machine (bench/load.py).
+    assert launcher.procfile_commands(PROCFILE, ["train"], environ={})["train"].startswith(
+        "OMP_WAIT_POLICY=PASSIVE celery ")
+    assert launcher.procfile_commands(PROCFILE, ["train"], environ={"OMP_WAIT_POLICY": "ACTIVE"})[
+        "train"].startswith("celery ")
+
+
 def test_a_gpu_machine_runs_only_the_training_worker():
     commands = launcher.procfile_commands(PROCFILE, ["train"])
     assert "worker" not in commands and "train" in commands
