@@ -254,7 +254,7 @@ REST_FRAMEWORK = {
         "anon": envrate("DLSTUDIO_ANON_RATE", "300/min"),
     },
     # Behind a reverse proxy that appends the client's address to X-Forwarded-For: how many proxies.
-    "NUM_PROXIES": envint("DLSTUDIO_NUM_PROXIES", 0, minimum=0) or None,
+    "NUM_PROXIES": envint("DLSTUDIO_NUM_PROXIES", 0, minimum=0),
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ sign-in works unthrottled rather than not at all, and the failure is logged.
 """
 import hashlib
 import logging
+import math
 import time
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from rest_framework.throttling import BaseThrottle
 
 log = logging.getLogger(__name__)
 SPRAY_FACTOR = 10
+clock = time.time  # what the windows are measured by (a test moves it forward)
 
 
 def client_address(request) -> str:
@@ -43,15 +45,18 @@ def attempt(username: str, address: str) -> float:
 
     Counting first (atomically: add, then incr) means a burst of parallel attempts cannot all pass a
     check made before any of them is counted; a success takes its attempt back (`succeeded`)."""
-    now = time.time()
+    now = clock()
     window = settings.LOGIN_FAILURE_WINDOW
     wait = 0.0
     try:
         for key, allowed in _keys(username, address):
+            since = cache.get(f"{key}:since")
+            if since is not None and now >= since + window:  # over, though the cache has not expired it yet
+                cache.delete_many([f"{key}:since", f"{key}:count"])
             if cache.add(f"{key}:since", now, timeout=window):  # a new window: any older count is void
                 cache.set(f"{key}:count", 0, timeout=window)
             since = cache.get(f"{key}:since", now)
-            left = max(1, int(since + window - now) + 1)
+            left = max(1, math.ceil(since + window - now))
             cache.add(f"{key}:count", 0, timeout=left)
             try:
                 count = cache.incr(f"{key}:count")
