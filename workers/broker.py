@@ -1,12 +1,15 @@
-"""What the broker holds: which task messages wait in a queue, so the reaper can tell a lost one.
+"""The broker seen from the database: sending a task so that a broker that is down loses nothing, and
+reading which task messages the broker still holds, so the reaper can tell a lost one.
 
-The database says a run is queued; the broker is only the doorbell. Redis can lose the doorbell
-(restarted without its data, flushed, a publish that failed while it was down). The reaper asks
-here whether a message for the run is still there, and sends a new one only when it is not.
+The database says a run or an upload is queued; the broker is only the doorbell. Redis can lose the
+doorbell (restarted without its data, flushed, a publish that failed while it was down). The reaper
+asks here whether a message for the row is still there, and sends a new one only when it is not.
 
-A message counts as there when it waits in the queue (any of kombu's priority lists) or has been
-delivered to a worker and not yet acknowledged (kombu's `unacked` hash): with `acks_late`, the
-message of a run being claimed, or reserved by a prefork worker, lives there.
+A message counts as there when it waits in the queue (any of kombu's priority lists) or was delivered
+to a worker, and not yet acknowledged, since the row was queued (kombu's `unacked` hash, and the
+delivery time in `unacked_index`): with `acks_late`, the message of a run being claimed, or reserved
+by a prefork worker, lives there. A delivery from before the row was queued again is the previous
+attempt's, left behind by a worker that was killed, and does not count.
 """
 from __future__ import annotations
 
@@ -14,17 +17,55 @@ import ast
 import base64
 import json
 import logging
+import math
+from datetime import datetime
 
 log = logging.getLogger(__name__)
 
 _BATCH = 1000  # list entries read per round trip
 
 
-def waiting_args(queue: str, task: str) -> set | None:
-    """The first argument of every `task` message in `queue` or delivered and unacknowledged.
+def send_on_commit(task, object_id: int) -> None:
+    """`task.delay(object_id)` once the transaction commits; a broker that is down is logged, not raised.
 
-    None when the broker cannot be read (not Redis, or not answering): the caller cannot tell a
-    lost message from a present one and should do nothing this time.
+    The row is committed as queued either way, so the person who started it gets their answer, and
+    the reaper sends the message once the broker answers (`lost_messages`).
+    """
+    from django.db import transaction
+
+    transaction.on_commit(lambda: send(task, object_id))
+
+
+def send(task, object_id: int) -> None:
+    from kombu.exceptions import OperationalError
+
+    try:
+        task.delay(object_id)
+    except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
+        log.warning("%s(%s) is queued in the database but the broker did not take its message (%s); the "
+                    "reaper sends it once the broker answers", task.name, object_id, exc)
+
+
+def lost_messages(queue: str, task: str, waiting: dict[int, datetime]) -> list[int]:
+    """The ids in `waiting` ({id: when it was queued}) whose `task` message the broker no longer holds.
+
+    Empty when the broker cannot be read (nothing can be decided now; the next round tries again).
+    When some are lost, `queue` is declared again first, so that the messages sent next are routed.
+    """
+    held = messages(queue, task)
+    if held is None:
+        return []
+    lost = [pk for pk, since in waiting.items() if held.get(pk, -math.inf) < since.timestamp()]
+    if lost:
+        ensure_queue(queue)
+    return lost
+
+
+def messages(queue: str, task: str) -> dict | None:
+    """{first argument: when its message was delivered} for every `task` message in `queue` (math.inf:
+    still waiting there) or delivered and not yet acknowledged.
+
+    None when the broker cannot be read (not Redis, or not answering).
     """
     from dlstudio.celery import app
 
@@ -34,18 +75,19 @@ def waiting_args(queue: str, task: str) -> set | None:
             if not hasattr(channel, "_q_for_pri"):  # not the Redis transport
                 return None
             client = channel.client
-            found = set()
+            found: dict = {}
             for priority in channel.priority_steps:
                 key = channel._q_for_pri(queue, priority)
                 for start in range(0, client.llen(key), _BATCH):
                     for raw in client.lrange(key, start, start + _BATCH - 1):
-                        _collect(found, raw, task)
-            for raw in client.hvals(channel.unacked_key):
+                        _collect(found, raw, task, math.inf)
+            delivered = dict(client.zrange(channel.unacked_index_key, 0, -1, withscores=True))
+            for tag, raw in client.hgetall(channel.unacked_key).items():
                 try:
                     message = json.loads(raw)[0]
                 except (ValueError, TypeError, IndexError, KeyError):
                     continue
-                _collect(found, message, task)
+                _collect(found, message, task, delivered.get(tag, math.inf))
             return found
     except Exception:  # a broker that is down: nothing can be decided now, the next round tries again
         log.warning("could not read the %s queue from the broker", queue, exc_info=True)
@@ -67,7 +109,7 @@ def ensure_queue(name: str) -> None:
         queue.bind(conn.default_channel).declare()
 
 
-def _collect(found: set, message, task: str) -> None:
+def _collect(found: dict, message, task: str, when: float) -> None:
     if isinstance(message, (bytes, str)):
         try:
             message = json.loads(message)
@@ -80,7 +122,7 @@ def _collect(found: set, message, task: str) -> None:
         return
     args = _args(message, headers)
     if args:
-        found.add(args[0])
+        found[args[0]] = max(when, found.get(args[0], -math.inf))
 
 
 def _args(message: dict, headers: dict) -> tuple:

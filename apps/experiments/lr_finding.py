@@ -57,9 +57,10 @@ def lr_finding_start(*, experiment: Experiment, user) -> LRFinding:
 
 
 def _enqueue(finding_id: int) -> None:
+    from workers.broker import send_on_commit
     from workers.tasks import train_lr_range_test
 
-    train_lr_range_test.delay_on_commit(finding_id)
+    send_on_commit(train_lr_range_test, finding_id)
 
 
 class _Refusal(Exception):

@@ -91,25 +91,10 @@ def _merged(config: dict, overrides: dict) -> dict:
 
 
 def _enqueue(run_id: int) -> None:
-    """Send `train_run` once the row is committed.
-
-    A broker that is down is logged, not raised: the run is committed as queued either way, so the
-    person who started it gets their answer, and the reaper sends the message once Redis answers
-    (`runs_resend_lost`).
-    """
-    transaction.on_commit(lambda: _send(run_id))
-
-
-def _send(run_id: int) -> None:
-    from kombu.exceptions import OperationalError
-
+    from workers.broker import send_on_commit
     from workers.tasks import train_run
 
-    try:
-        train_run.delay(run_id)
-    except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
-        log.warning("run %s is queued but the broker did not take its message (%s); the reaper sends it "
-                    "once the broker answers", run_id, exc)
+    send_on_commit(train_run, run_id)
 
 
 def run_cancel(*, run: Run) -> Run:
@@ -193,21 +178,13 @@ def runs_resend_lost(*, now=None) -> int:
 
     now = now or timezone.now()
     horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
-    waiting = list(Run.objects.filter(status=Run.Status.QUEUED, cancel_requested=False, queued_at__lt=horizon)
+    waiting = dict(Run.objects.filter(status=Run.Status.QUEUED, cancel_requested=False, queued_at__lt=horizon)
                    .values_list("pk", "queued_at"))
-    if not waiting:
-        return 0
-    present = broker.waiting_args("train", TRAIN_TASK)
-    if present is None:  # the broker cannot be read now; the next round tries again
-        return 0
-    lost = [(pk, queued_at) for pk, queued_at in waiting if pk not in present]
-    if lost:
-        broker.ensure_queue("train")
     resent = 0
-    for pk, queued_at in lost:
-        if Run.objects.filter(pk=pk, status=Run.Status.QUEUED, queued_at=queued_at).update(queued_at=now):
+    for pk in broker.lost_messages("train", TRAIN_TASK, waiting) if waiting else []:
+        if Run.objects.filter(pk=pk, status=Run.Status.QUEUED, queued_at=waiting[pk]).update(queued_at=now):
             log.warning("run %s was queued at %s but its message is not in the broker; sending it again",
-                        pk, queued_at)
+                        pk, waiting[pk])
             _enqueue(pk)
             resent += 1
     return resent

@@ -58,7 +58,7 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
     # die at epoch 2, turns each one away at the claim, and lives.
     held = client.hlen("unacked")
     assert held == Run.MAX_ATTEMPTS
-    assert broker.waiting_args("train", services.TRAIN_TASK) == {run.pk}
+    assert set(broker.messages("train", services.TRAIN_TASK)) == {run.pk}
     trainer.wait_ready(stack.app)
     with Connection(stack.redis.url, transport_options={"visibility_timeout": 0}) as conn:
         conn.default_channel.qos.restore_visible(num=100)
@@ -66,7 +66,7 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
                message="the redelivered messages to be turned away\n" + trainer.log()[-3000:])
     assert trainer.proc.poll() is None and len(deaths) == Run.MAX_ATTEMPTS
     assert fresh(run).status == "failed" and EpochMetric.objects.filter(run=run).count() == 1
-    wait_until(lambda: broker.waiting_args("train", services.TRAIN_TASK) == set(), timeout=10,
+    wait_until(lambda: broker.messages("train", services.TRAIN_TASK) == {}, timeout=10,
                message="every message acknowledged")
 
 

@@ -62,7 +62,7 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
     stack.start_beat()
     stack.wait_ready()
     first, second = start(world, dataset, QUICK, name="first"), start(world, dataset, QUICK, name="second")
-    assert broker.waiting_args("train", services.TRAIN_TASK) == {first.pk, second.pk}
+    assert set(broker.messages("train", services.TRAIN_TASK)) == {first.pk, second.pk}
 
     # A run waiting its turn is left alone, however long it waits: its message is there.
     later = timezone.now() + timezone.timedelta(seconds=3600)
@@ -70,7 +70,7 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
     assert stack.redis.client().llen("train") == 2
 
     stack.redis.restart(keep_data=False)
-    assert broker.waiting_args("train", services.TRAIN_TASK) == set()
+    assert broker.messages("train", services.TRAIN_TASK) == {}
 
     # Started while Redis is down: the answer is still 201, the run is queued in the database.
     stack.redis.kill()
@@ -79,6 +79,8 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
     assert answer.status_code == 201, answer.content
     third = Run.objects.get(pk=answer.json()["id"])
     assert third.status == "queued"
+    finding = api.post(reverse("api_lr_finder", args=[first.experiment_id]), {}, format="json")
+    assert finding.status_code == 201 and finding.json()["status"] == "queued", finding.content
     # An upload while Redis is down: kept, waiting for ingest.
     upload = dataset_create(team=world.team, user=world.editor, name="uploaded while Redis was down",
                             source_path=light_and_dark_zip(tmp_path / "later.zip"), options=OPTIONS)
@@ -100,5 +102,5 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
 def nothing_left_to_train_twice():
     """No message for a finished run waits in the queue or sits unacknowledged (a worker acknowledges
     a message just after the run's row says it ended: wait for that)."""
-    wait_until(lambda: broker.waiting_args("train", services.TRAIN_TASK) == set(), timeout=10,
+    wait_until(lambda: broker.messages("train", services.TRAIN_TASK) == {}, timeout=10,
                message="the train queue to be empty and every message acknowledged")
