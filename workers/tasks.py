@@ -55,12 +55,13 @@ def train_run(self, run_id: int) -> str:
 
 @shared_task
 def reap_stale_runs() -> dict:
-    """The reaper (celery beat): runs whose worker went silent, and runs and uploads whose message
-    the broker lost, go back to the queue."""
-    from apps.datasets.services import datasets_resend_lost
+    """The reaper (celery beat): runs whose worker went silent go back to the queue, uploads whose
+    worker went silent fail, and runs and uploads whose message the broker lost are sent again."""
+    from apps.datasets.services import datasets_reap, datasets_resend_lost
     from apps.experiments.services import runs_reap, runs_resend_lost
 
-    return {**runs_reap(), "resent": runs_resend_lost(), "datasets_resent": datasets_resend_lost()}
+    return {**runs_reap(), "resent": runs_resend_lost(), "datasets_failed": datasets_reap(),
+            "datasets_resent": datasets_resend_lost()}
 
 
 @shared_task(bind=True)

@@ -21,6 +21,9 @@ class Dataset(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.INGESTING)
     progress = models.FloatField(default=0.0)
+    # Written every few seconds by the worker ingesting it; older than DLSTUDIO_STALE_AFTER means the
+    # worker is gone (killed, out of memory) and the reaper fails the dataset (services.datasets_reap).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     # How the pack was made: val_fraction, test_fraction, image_size, resize_mode, color, seed.
     options = models.JSONField(default=dict)

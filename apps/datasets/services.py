@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from dlstudio.heartbeat import Heartbeat
 from workers.engine import packing
 from workers.engine.diskspace import disk_full
 from workers.engine.packfile import open_pack
@@ -76,21 +77,10 @@ def dataset_create(*, team, user, name: str, upload=None, source_path: Path | No
 
 
 def _enqueue(dataset_id: int) -> None:
-    """Send `ingest_dataset` once the row is committed; a broker that is down is logged, not raised
-    (the upload is kept and the reaper sends the message once Redis answers: `datasets_resend_lost`)."""
-    transaction.on_commit(lambda: _send(dataset_id))
-
-
-def _send(dataset_id: int) -> None:
-    from kombu.exceptions import OperationalError
-
+    from workers.broker import send_on_commit
     from workers.tasks import ingest_dataset
 
-    try:
-        ingest_dataset.delay(dataset_id)
-    except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
-        log.warning("dataset %s is queued but the broker did not take its message (%s); the reaper sends it "
-                    "once the broker answers", dataset_id, exc)
+    send_on_commit(ingest_dataset, dataset_id)
 
 
 def datasets_resend_lost(*, now=None) -> int:
@@ -104,26 +94,27 @@ def datasets_resend_lost(*, now=None) -> int:
 
     now = now or timezone.now()
     horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
-    waiting = list(Dataset.objects.filter(status=Dataset.Status.INGESTING, progress=0.0, created__lt=horizon)
-                   .values_list("pk", flat=True))
-    if not waiting:
-        return 0
-    present = broker.waiting_args("ingest", "workers.tasks.ingest_dataset")
-    if present is None:
-        return 0
-    lost = [pk for pk in waiting if pk not in present]
-    if lost:
-        broker.ensure_queue("ingest")
+    waiting = dict(Dataset.objects.filter(status=Dataset.Status.INGESTING, progress=0.0, created__lt=horizon)
+                   .values_list("pk", "created"))
+    lost = broker.lost_messages("ingest", "workers.tasks.ingest_dataset", waiting) if waiting else []
     for pk in lost:
         log.warning("dataset %s is waiting for ingest but its message is not in the broker; sending it again", pk)
         _enqueue(pk)
     return len(lost)
 
 
+INGEST_LOST_SENTENCE = ("The ingest stopped: its worker was killed or ran out of memory while decoding this "
+                        "archive; upload it again, or a smaller one.")
+
+
 def _claim(dataset_id: int) -> bool:
     """One conditional UPDATE: only one worker ingests a dataset, however often the task arrives."""
     return Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.INGESTING, progress=0.0) \
-        .update(progress=0.001) == 1
+        .update(progress=0.001, heartbeat_at=timezone.now()) == 1
+
+
+class _Abandoned(Exception):
+    """The reaper gave the dataset up while this worker was still at it (it was silent too long)."""
 
 
 def dataset_ingest(*, dataset_id: int) -> None:
@@ -133,15 +124,20 @@ def dataset_ingest(*, dataset_id: int) -> None:
     dataset = Dataset.objects.get(pk=dataset_id)
     pack_relative = storage.new_pack_path(dataset.pk)
     started = time.monotonic()
+    mine = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.INGESTING)
+    heartbeat = Heartbeat(f"dataset-{dataset_id}", lambda: bool(mine.update(heartbeat_at=timezone.now())))
+    heartbeat.start()
 
     def on_progress(fraction: float) -> None:
-        Dataset.objects.filter(pk=dataset_id).update(progress=max(0.001, min(fraction, 0.99)))
+        mine.update(progress=max(0.001, min(fraction, 0.99)))
 
     try:
         report = packing.build_pack(
             storage.absolute(dataset.upload_path), storage.absolute(pack_relative),
             packing.PackOptions(**dataset.options), limits=upload_limits(), on_progress=on_progress)
         _record(dataset, report, pack_relative, seconds=time.monotonic() - started)
+    except _Abandoned:
+        storage.remove(pack_relative)
     except packing.IngestError as exc:
         _fail(dataset, str(exc), pack_relative)
     except Exception as exc:
@@ -149,7 +145,29 @@ def dataset_ingest(*, dataset_id: int) -> None:
         _fail(dataset, packing.DISK_FULL_SENTENCE if disk_full(exc) else
               "Ingest failed unexpectedly; the worker's log has the details.", pack_relative)
     finally:
+        heartbeat.stop()
         storage.remove(dataset.upload_path)
+
+
+def datasets_reap(*, now=None) -> int:
+    """Fail the datasets whose ingest worker went silent (killed, out of memory); returns how many.
+
+    Their task is not sent again: an archive that kills its decoder would kill the next worker too.
+    The upload and any half-written pack are removed; the sentence says to upload again.
+    """
+    now = now or timezone.now()
+    horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
+    silent = Dataset.objects.filter(status=Dataset.Status.INGESTING, progress__gt=0.0, heartbeat_at__lt=horizon)
+    failed = 0
+    for dataset in silent.only("pk", "heartbeat_at", "upload_path"):
+        if Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.INGESTING,
+                                  heartbeat_at=dataset.heartbeat_at).update(
+                status=Dataset.Status.FAILED, error=INGEST_LOST_SENTENCE, upload_path=""):
+            log.warning("dataset %s: its ingest worker went silent; failed", dataset.pk)
+            for path in [dataset.upload_path, *storage.packs_of(dataset.pk)]:
+                storage.remove(path)
+            failed += 1
+    return failed
 
 
 @transaction.atomic
@@ -163,17 +181,19 @@ def _record(dataset: Dataset, report, pack_relative: str, *, seconds: float) -> 
                   name=names[i][:500], width=int(sizes[i][0]), height=int(sizes[i][1]))
             for i in range(len(pack)))
     Image.objects.bulk_create(rows, batch_size=IMAGE_ROWS_BATCH)
-    Dataset.objects.filter(pk=dataset.pk).update(
+    if not Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.INGESTING).update(
         status=Dataset.Status.READY, progress=1.0, error="", pack_path=pack_relative,
         num_images=report.num_images, image_size=report.image_size, channels=report.channels,
         health=report.health, original_sizes=report.original_sizes, ingest_seconds=round(seconds, 2),
-        upload_path="")
+        upload_path=""):
+        raise _Abandoned()  # rolls back the rows above
 
 
 def _fail(dataset: Dataset, message: str, pack_relative: str) -> None:
     storage.remove(pack_relative)
     storage.remove(pack_relative + ".partial")  # the writer removes its own; this is for one that could not
-    Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.FAILED, error=message, upload_path="")
+    Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.INGESTING).update(
+        status=Dataset.Status.FAILED, error=message, upload_path="")
 
 
 def dataset_delete(*, dataset: Dataset) -> None:

@@ -27,6 +27,11 @@ def new_pack_path(dataset_id: int) -> str:
     return f"packs/{dataset_id}-{uuid.uuid4().hex[:8]}"
 
 
+def packs_of(dataset_id: int) -> list[str]:
+    """Every pack folder made for a dataset, finished or `.partial` (one per ingest attempt)."""
+    return [f"packs/{path.name}" for path in (settings.DATA_DIR / "packs").glob(f"{dataset_id}-*")]
+
+
 def remove(relative: str) -> None:
     """Remove a stored file or folder; missing is fine."""
     if not relative:

@@ -15,10 +15,10 @@ import traceback
 import uuid
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from apps.datasets import storage
+from dlstudio.heartbeat import Heartbeat
 from dlstudio.version import code_version
 
 from .models import EpochMetric, Evaluation, Run
@@ -41,7 +41,7 @@ def run_train(*, run_id: int, worker: str) -> str:
     lease = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     if not _claim(run_id, lease=lease, worker=worker):
         return "not claimed"
-    heartbeat = Heartbeat(run_id, lease)
+    heartbeat = _heartbeat(run_id, lease)
     heartbeat.start()
     try:
         return _train(Run.objects.select_related("dataset", "parent", "weights_file").get(pk=run_id), lease, heartbeat)
@@ -63,32 +63,9 @@ def _claim(run_id: int, *, lease: str, worker: str) -> bool:
     return bool(claimed)
 
 
-class Heartbeat(threading.Thread):
-    """Proves the worker is alive every few seconds, even during a long evaluation."""
-
-    def __init__(self, run_id: int, lease: str):
-        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
-        self.run_id, self.lease = run_id, lease
-        self.lost = threading.Event()
-        self._finished = threading.Event()
-
-    def run(self):
-        # Several beats per stale horizon, so one slow write never makes a live run look lost.
-        every = min(5.0, settings.STALE_AFTER / 4)
-        try:
-            while not self._finished.wait(every):
-                if not Run.objects.filter(pk=self.run_id, lease_owner=self.lease).update(heartbeat_at=timezone.now()):
-                    self.lost.set()
-                    return
-        except Exception:  # a database hiccup must not kill the worker; the reaper covers a silent one
-            log.exception("heartbeat of run %s failed", self.run_id)
-        finally:
-            connection.close()
-
-    def stop(self):
-        self._finished.set()
-        # Short: in tests a beat can wait on the test's own open transaction; it ends by itself after.
-        self.join(timeout=2)
+def _heartbeat(run_id: int, lease: str) -> Heartbeat:
+    return Heartbeat(f"run-{run_id}", lambda: bool(
+        Run.objects.filter(pk=run_id, lease_owner=lease).update(heartbeat_at=timezone.now())))
 
 
 class Tracker:
@@ -188,8 +165,8 @@ def _failure_sentence(exc: Exception) -> str:
 
     full = disk_full(exc)
     if full is not None:
-        return (f"The disk is full: this run's checkpoint could not be written ({full.strerror}); free some "
-                "space on the data disk, then start the run again.")
+        return (f"The disk is full: this run could not write its files ({full.strerror}); free some space on "
+                "the data disk, then start the run again.")
 
     if isinstance(exc, (PackError, FileNotFoundError)) and not isinstance(exc, engine.WeightsNotFound):
         return "The dataset's packed images or a checkpoint are missing or damaged; upload the dataset again."

@@ -46,10 +46,20 @@ def test_the_pool_gives_the_same_pack_as_the_inline_path(tmp_path, monkeypatch, 
 
 
 def test_the_start_method_forks_only_without_other_threads(monkeypatch):
-    # Counted, not started: the full suite runs threads of its own (a live server, a browser driver).
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    # Listed, not started: the full suite runs threads of its own (a live server, a browser driver).
+    me = threading.current_thread()
+
+    class Other:
+        pass
+
+    class Heartbeat:
+        fork_safe = True
+
+    monkeypatch.setattr(threading, "enumerate", lambda: [me])
     assert ingest_pool.start_method() == "fork"
-    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    monkeypatch.setattr(threading, "enumerate", lambda: [me, Heartbeat()])
+    assert ingest_pool.start_method() == "fork"  # a thread that says it holds nothing a fork needs
+    monkeypatch.setattr(threading, "enumerate", lambda: [me, Heartbeat(), Other()])
     assert ingest_pool.start_method() == "spawn"
 
 

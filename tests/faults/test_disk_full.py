@@ -78,7 +78,7 @@ def test_a_full_disk_while_writing_a_checkpoint_fails_the_run_and_keeps_the_prev
     assert run_train(run_id=run.pk, worker="w@test") == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and run.lease_owner == ""
-    assert run.error.startswith("The disk is full: this run's checkpoint could not be written (File too large)")
+    assert run.error.startswith("The disk is full: this run could not write its files (File too large)")
     assert list(EpochMetric.objects.filter(run=run).values_list("epoch", flat=True)) == [1, 2, 3]
 
     folder = storage.absolute(run.checkpoint_dir)

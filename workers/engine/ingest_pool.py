@@ -19,7 +19,9 @@ Two environments shape how the pool is started:
   the fork and a CUDA context (which does not survive it); a decode worker touches neither the
   parent's sockets nor anything else it inherits, and leaves through os._exit. So `start_method`
   forks when this process runs no other Python thread and has no CUDA context (a Celery prefork
-  child, the CLI before training, a test) and spawns otherwise. The difference is real: a spawned
+  child, the CLI before training, a test) and spawns otherwise. A thread that marks itself
+  `fork_safe` (the ingest's heartbeat, which only sleeps or runs one UPDATE on its own database
+  connection, nothing a decoder touches) does not count. The difference is real: a spawned
   worker costs ~0.2 s of CPU to boot (interpreter, numpy, Pillow), which on a small upload is as
   long as the decoding itself. 'forkserver' is not used: its per-process server state breaks in
   a child forked from a process that had started one. A spawned worker must not import the
@@ -201,7 +203,8 @@ class InlineExecutor:
 
 def start_method() -> str:
     """'fork' where it is safe (see the module docstring), else 'spawn'."""
-    if sys.platform != "linux" or threading.active_count() > 1:
+    if sys.platform != "linux" or any(not getattr(t, "fork_safe", False) for t in threading.enumerate()
+                                      if t is not threading.current_thread()):
         return "spawn"
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
