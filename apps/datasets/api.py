@@ -31,11 +31,13 @@ class DatasetListCreateApi(ListAPIView):
         return datasets_for(self.request.user).prefetch_related("classes")
 
     def post(self, request):
+        # Who may upload, before what was uploaded: a viewer or an outsider hears only that.
+        team = default_team(request.user, str(request.data.get("team") or "") or None)
+        require_role(request.user, team, Membership.Role.EDITOR)
         data = DatasetCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        team = default_team(request.user, values.pop("team", None))
-        require_role(request.user, team, Membership.Role.EDITOR)
+        values.pop("team", None)
         archive, name = values.pop("archive"), values.pop("name")
         try:
             dataset = services.dataset_create(team=team, user=request.user, name=name, upload=archive,

@@ -41,11 +41,12 @@ class WeightsListCreateApi(ListAPIView):
         return files
 
     def post(self, request):
+        # Who may upload, before what was uploaded: a viewer or an outsider hears only that.
+        team = default_team(request.user, str(request.data.get("team") or "") or None)
+        require_role(request.user, team, Membership.Role.EDITOR)
         data = WeightsUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        team = default_team(request.user, values.get("team"))
-        require_role(request.user, team, Membership.Role.EDITOR)
         try:
             weights_file = weights_file_create(team=team, user=request.user, name=values["name"], arch=values["arch"],
                                                upload=values["file"])

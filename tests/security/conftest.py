@@ -165,10 +165,10 @@ def snapshot() -> dict:
     return state
 
 
-def send(client, method: str, url: str, **extra):
-    """One request with an empty body of the usual kind for the method."""
+def send(client, method: str, url: str, data: dict | None = None, **extra):
+    """One request with a body of the usual kind for the method (empty unless `data`)."""
     if method == "GET":
         return client.get(url, **extra)
     if method == "POST":
-        return client.post(url, {}, **extra)
+        return client.post(url, data or {}, **extra)
     return getattr(client, method.lower())(url, "{}", content_type="application/json", **extra)

@@ -133,3 +133,48 @@ def test_the_admin_turns_away_users_who_are_not_staff(objects, signed_in):
     for url in ("/admin/", "/admin/auth/user/", f"/admin/auth/user/{objects.outsider.pk}/change/"):
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith("/admin/login/"), url
+
+
+# Writes whose route names no object: they act in a team given in the body or chosen in the switcher.
+NOT_TEAM_WRITES = {
+    "team_create": "anyone may start a team of their own",
+    "team_switch": "choosing among one's own teams (checked in tests/teams)",
+    "token_create": "an API token belongs to its user, not to a team",
+}
+TEAM_WRITES = [r for r in swept_routes()
+               if not r.kwargs and set(r.methods) & set(ACTING) and r.name not in {**PUBLIC, **NOT_TEAM_WRITES}]
+
+
+def team_write_body(route, objects) -> dict:
+    """The team named the way each route takes it: a slug, or an object of the team."""
+    if route.name == "api_experiments":
+        return {"name": "x", "dataset": objects.dataset.pk, "config": {}}
+    return {"team": objects.team.slug, "name": "x"}
+
+
+def test_the_sweep_finds_the_team_writes():
+    assert {"dataset_upload", "dataset_sample", "experiment_create", "weights_upload", "api_datasets",
+            "api_weights", "api_experiments"} <= {r.name for r in TEAM_WRITES}
+
+
+@pytest.mark.parametrize("route", TEAM_WRITES, ids=lambda r: r.name)
+def test_a_viewer_cannot_create_in_the_team(route, objects, signed_in, api_as):
+    client = api_as(objects.viewer) if route.is_api else signed_in(objects.viewer)
+    for method in (m for m in route.methods if m in ACTING):
+        before = snapshot()
+        extra = {"format": "json"} if route.is_api else {}
+        response = send(client, method, route.url({}), team_write_body(route, objects), **extra)
+        assert response.status_code == 403, (method, route.name, response.status_code, response.content[:200])
+        assert snapshot() == before
+    if "GET" in route.methods and not route.is_api:  # the form itself says no too
+        assert client.get(route.url({})).status_code == 403
+
+
+@pytest.mark.parametrize("route", [r for r in TEAM_WRITES if r.is_api], ids=lambda r: r.name)
+def test_an_outsider_cannot_create_in_the_team(route, objects, api_as):
+    client = api_as(objects.outsider)
+    for method in (m for m in route.methods if m in ACTING):
+        before = snapshot()
+        response = send(client, method, route.url({}), team_write_body(route, objects), format="json")
+        assert response.status_code == 404, (method, route.name, response.status_code, response.content[:200])
+        assert snapshot() == before

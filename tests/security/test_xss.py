@@ -9,7 +9,8 @@ import re
 import pytest
 
 from apps.datasets.charts import label
-from tests.security.conftest import world_for_the_module
+from tests.security.conftest import kwarg_values, world_for_the_module
+from tests.security.routes import swept_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +101,23 @@ def test_every_name_is_escaped_on_every_page_that_shows_it(objects, signed_in):
         for kind in what:
             for text in shown(objects)[kind]:
                 assert escape(text) in html, (url, kind, text)
+
+
+def test_no_page_of_the_url_configuration_carries_a_payload_raw(objects, signed_in):
+    """The sweep above says what each page shows; this one covers every page there is, the day it is added."""
+    client = signed_in(objects.owner)
+    swept = 0
+    for route in swept_routes():
+        if "GET" not in route.methods or route.is_api:
+            continue
+        response = client.get(route.url(kwarg_values(objects)))
+        if not response.get("Content-Type", "").startswith("text/html"):
+            continue
+        html = response.content.decode()
+        for payload in PAYLOADS:
+            assert payload not in html, (route.name, payload)
+        swept += 1
+    assert swept >= 15
 
 
 def test_figures_carry_the_names_only_as_plotly_safe_text(objects, signed_in):
