@@ -75,10 +75,10 @@ def exception_handler(exc, context):
     return Response(error_body(message, field), status=exc.status_code, headers=headers)
 
 
-def throttled_message(wait: float | None, what: str = "Too many requests") -> str:
+def throttled_message(wait: float | None) -> str:
     seconds = max(1, math.ceil(wait or 1))
     when = f"{seconds} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
-    return f"{what}; try again in {when}."
+    return f"Too many requests; try again in {when}."
 
 
 def json_error(request, message: str, status_code: int) -> JsonResponse:

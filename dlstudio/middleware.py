@@ -24,11 +24,12 @@ class UploadLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """The headers every answer carries, static files, JSON and error pages included.
+    """The Content-Security-Policy and X-Frame-Options on every answer, static files, JSON and error
+    pages included.
 
-    Outermost in MIDDLEWARE, so an answer made by any inner middleware (the 413 above, WhiteNoise's
-    static files, a 500) gets them too. SecurityMiddleware sets the same ones from settings for the
-    answers that pass through it (and HSTS on HTTPS); here they are only filled in where missing.
+    Outermost in MIDDLEWARE, so an answer made by an inner middleware (the 413 above, WhiteNoise's
+    static files) gets them too: XFrameOptionsMiddleware sits further in and never sees those.
+    SecurityMiddleware, next inside, already sets nosniff, Referrer-Policy and COOP on everything.
     """
 
     def __init__(self, get_response):
@@ -36,11 +37,6 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        for name, value in (("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY),
-                            ("X-Content-Type-Options", "nosniff"),
-                            ("X-Frame-Options", settings.X_FRAME_OPTIONS),
-                            ("Referrer-Policy", settings.SECURE_REFERRER_POLICY),
-                            ("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)):
-            if value:
-                response.headers.setdefault(name, value)
+        response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         return response

@@ -126,9 +126,6 @@ class Stack:
             if worker is not None:
                 worker.wait_ready(self.app)
 
-    def worker_named(self, name: str) -> CeleryWorker:
-        return next(w for w in self.trainers if w.name == name)
-
     def logs(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
                          for path in sorted(self.log_dir.glob("*.log")))
