@@ -105,20 +105,6 @@ def stop(proc: subprocess.Popen | None) -> None:
 # --- Set-up --------------------------------------------------------------------------------------
 
 
-def setup_django(data_dir: Path, redis_port: int) -> None:
-    os.environ["DLSTUDIO_DATA_DIR"] = str(data_dir)
-    os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'db.sqlite3'}"
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dlstudio.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
 def fill(data_dir: Path, clients: int):
     """A team of `clients` viewers with session cookies, a ready digits dataset and a run queued to train
     for longer than the load lasts. Returns (run, cookies, api token)."""
@@ -325,7 +311,7 @@ def main():
     try:
         redis_port = shared.free_port()
         redis_proc = start_redis(data_dir, redis_port)
-        setup_django(data_dir, redis_port)
+        shared.setup_django(data_dir, redis_port)
         run, cookies, key = fill(data_dir, args.clients)
         from django.db import connections
 

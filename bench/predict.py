@@ -70,12 +70,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def setup_django(data_dir: Path) -> None:
-    """A private data dir and SQLite database, chosen before Django reads its settings."""
+def setup_django(data_dir: Path, redis_port: int | None = None) -> None:
+    """A private data dir and SQLite database, chosen before Django reads its settings.
+
+    Without `redis_port`, Redis points where nothing listens: predicting must not need it."""
     os.environ["DLSTUDIO_DATA_DIR"] = str(data_dir)
     os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'db.sqlite3'}"
-    # Nothing listens there: predicting must not need Redis.
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port or free_port()}/0"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dlstudio.settings")
     sys.path.insert(0, str(ROOT))
     import django
