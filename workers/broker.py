@@ -28,8 +28,8 @@ _BATCH = 1000  # list entries read per round trip
 def send_on_commit(task, object_id: int) -> None:
     """`task.delay(object_id)` once the transaction commits; a broker that is down is logged, not raised.
 
-    The row is committed as queued either way, so the person who started it gets their answer, and
-    the reaper sends the message once the broker answers (`lost_messages`).
+    The row is committed as queued either way, so the person who started it gets their answer; the
+    reaper sends the message of a run or an upload again once the broker answers (`lost_messages`).
     """
     from django.db import transaction
 
@@ -42,8 +42,8 @@ def send(task, object_id: int) -> None:
     try:
         task.delay(object_id)
     except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
-        log.warning("%s(%s) is queued in the database but the broker did not take its message (%s); the "
-                    "reaper sends it once the broker answers", task.name, object_id, exc)
+        log.warning("%s(%s) is queued in the database but the broker did not take its message (%s)",
+                    task.name, object_id, exc)
 
 
 def lost_messages(queue: str, task: str, waiting: dict[int, datetime]) -> list[int]:
