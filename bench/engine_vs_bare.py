@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from workers.engine import Predictor, build_model, fit  # noqa: E402
-from workers.engine.packfile import write_pack  # noqa: E402
+from workers.engine.ingest.pack import write_pack  # noqa: E402
 
 
 def synthetic(n: int, size: int, channels: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -74,7 +74,7 @@ def bare_loop(paths: list[Path], *, size: int, channels: int, processes: int) ->
 
 
 def ingest(source: Path, out: Path, *, image_size: int | None) -> tuple[float, object]:
-    from workers.engine.packing import PackOptions, build_pack
+    from workers.engine.ingest.pipeline import PackOptions, build_pack
 
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
@@ -110,7 +110,7 @@ def main() -> None:
                         help="force the decode workers' start method (default: ingest_pool.start_method)")
     args = parser.parse_args()
     if args.start_method:
-        from workers.engine import ingest_pool
+        from workers.engine.ingest import pool as ingest_pool
 
         ingest_pool.start_method = lambda: args.start_method
     cores = len(os.sched_getaffinity(0))
@@ -139,7 +139,7 @@ def main() -> None:
             rows.append((title + " folder", count, bare, folder_s, folder_report))
             rows.append((title + " zip", count, bare, zip_s, zip_report))
     print()
-    from workers.engine.ingest_pool import start_method
+    from workers.engine.ingest.pool import start_method
 
     print(f"decode workers: {cores}, started with {start_method()!r}")
     print(f"{'case':32} {'images':>7} {'bare img/s':>11} {'ingest img/s':>13} {'ratio':>6}  pack")

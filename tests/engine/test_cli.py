@@ -1,4 +1,5 @@
-"""The CLI of API.md, end to end in subprocesses, on a real zip of scikit-learn's digits."""
+"""The engine's CLI (README, "The engine on its own"), end to end in subprocesses, on a real zip of
+scikit-learn's digits."""
 import io
 import json
 import subprocess
@@ -66,8 +67,9 @@ def test_predict_prints_one_json_line_per_image(trained, digits_zip):
 
 def test_neither_the_package_nor_the_cli_imports_django(trained):
     folder, lines = trained
-    modules = ["workers.engine." + p.stem for p in (ROOT / "workers" / "engine").glob("*.py")
-               if p.stem not in ("__main__",)]
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for p in (ROOT / "workers" / "engine").rglob("*.py") if p.stem != "__main__"]
+    assert "workers.engine.train.loop" in modules and "workers.engine.ingest" in modules
     code = f"import importlib; [importlib.import_module(m) for m in {modules!r}]; {NO_DJANGO}"
     done = engine(code=code)
     assert done.returncode == 0, done.stderr

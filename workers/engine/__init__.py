@@ -1,8 +1,12 @@
-"""dlstudio's training engine: pure PyTorch + NumPy + Pillow, never Django (DESIGN.md).
+"""dlstudio's engine: pure PyTorch + NumPy + Pillow, never Django (docs/ARCHITECTURE.md).
 
-The names below are imported on first use (PEP 562), so `import workers.engine.config` or the
-packing modules do not pay for importing PyTorch, and the web process can validate a config
-without it.
+Three pipelines, each a sub-package: `ingest` (an archive of labelled images -> a pack and a health
+report), `train` (a pack and a config -> epochs of metrics, checkpoints, an evaluation) and `serve`
+(a checkpoint -> predictions, an ONNX file); `cli` runs them from a shell. Imports go one way:
+serve -> train -> ingest, each free to use `errors` and `diskspace`.
+
+The names below are the engine's public interface, imported on first use (PEP 562): validating a
+config or packing a dataset does not pay for importing PyTorch.
 """
 from __future__ import annotations
 
@@ -10,30 +14,54 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "TrainConfig": "config", "ConfigError": "config",
-    "build_model": "models",
-    "fit": "loop", "FitResult": "loop", "BatchProgress": "loop", "METRIC_KEYS": "loop",
-    "evaluate_checkpoint": "evaluation",
-    "Predictor": "predict",
-    "lr_range_test": "lr_finder", "LRRangeResult": "lr_finder",
-    "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint",
-    "WeightsNotFound": "transfer",
+    # errors, every one importable without torch
+    **dict.fromkeys(("ConfigError", "CheckpointError", "WeightsNotFound", "IngestError", "PackError", "ImageError",
+                     "ExportUnavailable"), "errors"),
+    "disk_full": "diskspace",
+    # ingest
+    **dict.fromkeys(("build_pack", "PackOptions", "PackReport", "Limits", "sniff_archive", "COLORS",
+                     "DISK_FULL_SENTENCE"), "ingest.pipeline"),
+    "Pack": "ingest.pack", "open_pack": "ingest.pack",
+    "RESIZE_MODES": "ingest.imaging",
+    # train
+    **dict.fromkeys(("ARCHITECTURES", "ARCHS", "IMAGENET_ARCHS"), "train.archs"),
+    "TrainConfig": "train.config",
+    "METRIC_KEYS": "train.metrics",
+    "build_model": "train.models",
+    "fit": "train.loop", "FitResult": "train.loop", "BatchProgress": "train.loop",
+    "evaluate_checkpoint": "train.evaluation",
+    "lr_range_test": "train.lr_finder", "LRRangeResult": "train.lr_finder",
+    "load_checkpoint": "train.checkpoint", "load_weights_file": "train.checkpoint",
+    "resolve_device": "train.session",
+    **dict.fromkeys(("imagenet_cache_folder", "imagenet_file_names", "load_imagenet_weights"), "train.transfer"),
+    # serve
+    "Predictor": "serve.predictor", "set_threads": "serve.predictor",
+    "export_onnx": "serve.export",
 }
-__all__ = [
-    "BatchProgress", "CheckpointError", "ConfigError", "FitResult", "LRRangeResult", "METRIC_KEYS", "Predictor",
-    "TrainConfig", "WeightsNotFound", "build_model", "evaluate_checkpoint", "fit", "load_checkpoint",
-    "lr_range_test",
-]
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .config import ConfigError, TrainConfig
-    from .evaluation import evaluate_checkpoint
-    from .loop import METRIC_KEYS, BatchProgress, FitResult, fit
-    from .lr_finder import LRRangeResult, lr_range_test
-    from .models import build_model
-    from .predict import Predictor
-    from .transfer import WeightsNotFound
+    from .diskspace import disk_full
+    from .errors import (
+        CheckpointError, ConfigError, ExportUnavailable, ImageError, IngestError, PackError, WeightsNotFound,
+    )
+    from .ingest.imaging import RESIZE_MODES
+    from .ingest.pack import Pack, open_pack
+    from .ingest.pipeline import (
+        COLORS, DISK_FULL_SENTENCE, Limits, PackOptions, PackReport, build_pack, sniff_archive,
+    )
+    from .serve.export import export_onnx
+    from .serve.predictor import Predictor, set_threads
+    from .train.archs import ARCHITECTURES, ARCHS, IMAGENET_ARCHS
+    from .train.checkpoint import load_checkpoint, load_weights_file
+    from .train.config import TrainConfig
+    from .train.evaluation import evaluate_checkpoint
+    from .train.loop import BatchProgress, FitResult, fit
+    from .train.lr_finder import LRRangeResult, lr_range_test
+    from .train.metrics import METRIC_KEYS
+    from .train.models import build_model
+    from .train.session import resolve_device
+    from .train.transfer import imagenet_cache_folder, imagenet_file_names, load_imagenet_weights
 
 
 def __getattr__(name: str) -> Any:

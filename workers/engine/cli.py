@@ -1,4 +1,5 @@
-"""`python -m workers.engine train|predict`: the engine without the web app (API.md).
+"""`python -m workers.engine train|predict`: the engine without the web app (README, "The engine on
+its own").
 
 stdout carries only JSON lines (one per epoch, then a summary; or one per predicted image), so
 the output can be piped into other tools; messages for a person go to stderr.
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .errors import ConfigError, ImageError
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers.engine", description=__doc__.splitlines()[0])
@@ -19,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     train = commands.add_parser("train", help="pack DATA and train on it")
     train.add_argument("data", help="a zip, a tar or a folder: <class>/<image> or {train,val,test}/<class>/<image>")
-    train.add_argument("--config", help="a JSON file with the config of API.md (every key optional)")
+    train.add_argument("--config", help="a JSON file with the training config (every key optional; docs/CONFIG.md)")
     train.add_argument("--out", required=True, help="folder for the pack and the checkpoints")
     train.add_argument("--val-fraction", type=float, default=0.2)
     train.add_argument("--test-fraction", type=float, default=0.1)
@@ -40,9 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .config import ConfigError, TrainConfig
-    from .loop import fit
-    from .packing import PackOptions, build_pack
+    # Each command imports what it runs, no more: `predict` starts without the ingest and the loop.
+    from .ingest.pipeline import PackOptions, build_pack  # noqa: PLC0415
+    from .train.config import TrainConfig  # noqa: PLC0415
+    from .train.loop import fit  # noqa: PLC0415
 
     try:
         config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()) if args.config else {})
@@ -96,8 +100,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .imaging import ImageError
-    from .predict import Predictor
+    from .serve.predictor import Predictor  # noqa: PLC0415
 
     try:
         predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)

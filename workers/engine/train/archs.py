@@ -1,0 +1,40 @@
+"""The one table of architectures: the names a config accepts, which have torchvision ImageNet
+weights, how each is built and where its first convolution sits.
+
+Pure Python on purpose (no torch import), so the web app can validate a config and list the choices
+without PyTorch. Adding a network is a row here and, for a new family, a builder in `models.py`
+(docs/ARCHITECTURE.md, "Where to change what").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    # How `models.build_model` makes it: "smallcnn" and "lenet5" are dlstudio's own; "resnet", "vgg"
+    # (AlexNet too: a `features` stack and a `classifier`) and "mobilenet" adapt torchvision's network.
+    family: str
+    # torchvision publishes ImageNet classification weights for it (`pretrained: "imagenet"`).
+    imagenet: bool
+    # The first convolution inside `features`: where grayscale input is adapted and ImageNet's RGB
+    # filters are summed into one channel.
+    first_conv: str
+
+
+ARCHITECTURES: dict[str, Arch] = {arch.name: arch for arch in (
+    Arch("smallcnn", "smallcnn", imagenet=False, first_conv="0"),
+    Arch("lenet5", "lenet5", imagenet=False, first_conv="0"),
+    Arch("alexnet", "vgg", imagenet=True, first_conv="features.0"),
+    Arch("vgg11_bn", "vgg", imagenet=True, first_conv="features.0"),
+    Arch("vgg16", "vgg", imagenet=True, first_conv="features.0"),
+    Arch("vgg16_bn", "vgg", imagenet=True, first_conv="features.0"),
+    Arch("resnet18", "resnet", imagenet=True, first_conv="conv1"),
+    Arch("resnet34", "resnet", imagenet=True, first_conv="conv1"),
+    Arch("resnet50", "resnet", imagenet=True, first_conv="conv1"),
+    Arch("mobilenet_v3_small", "mobilenet", imagenet=True, first_conv="features.0.0"),
+)}
+
+ARCHS = tuple(ARCHITECTURES)
+IMAGENET_ARCHS = tuple(name for name, arch in ARCHITECTURES.items() if arch.imagenet)
