@@ -149,8 +149,8 @@ def fill(*, team, user, dataset, experiments, runs: int, epochs: int, long_epoch
     from django.db import transaction
     from django.utils import timezone
 
-    from apps.experiments.config_form import DEFAULTS
-    from apps.experiments.models import EpochMetric, Evaluation, Run
+    from apps.experiments.forms import DEFAULTS
+    from apps.runs.models import EpochMetric, Evaluation, Run
 
     rng = random.Random(seed)
     now = timezone.now()
@@ -233,7 +233,7 @@ def fill(*, team, user, dataset, experiments, runs: int, epochs: int, long_epoch
 def ids_of(team) -> dict:
     """The runs whose pages are measured: a succeeded run with an evaluation, the long run, and the
     first 8 succeeded runs (for compare). Read back from the database, so a kept one can be re-measured."""
-    from apps.experiments.models import Run
+    from apps.runs.models import Run
 
     runs = Run.objects.filter(team=team, status="succeeded").order_by("id")
     long_run = runs.filter(notes=LONG_RUN_NOTE).first()
@@ -248,7 +248,7 @@ def make_team(name: str, username: str, *, experiments: int = 6):
     from django.contrib.auth import get_user_model
 
     from apps.datasets.models import Dataset, DatasetClass
-    from apps.experiments.config_form import DEFAULTS
+    from apps.experiments.forms import DEFAULTS
     from apps.experiments.models import Experiment
     from apps.teams.models import Membership, Team
 
@@ -373,11 +373,12 @@ def run_benchmark(args, data_dir: Path):
     import django
     from django.db import connection
 
-    from apps.experiments.models import EpochMetric, Run
+    from apps.runs.models import EpochMetric, Run
     from dlstudio.version import code_version
 
     print(f"dlstudio dashboard benchmark · code {code_version()} · {connection.vendor} "
-          f"{connection.Database.sqlite_version if connection.vendor == 'sqlite' else ''} · Django {django.__version__}")
+          f"{connection.Database.sqlite_version if connection.vendor == 'sqlite' else ''} "
+          f"· Django {django.__version__}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"data dir {data_dir}")
 

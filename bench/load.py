@@ -111,8 +111,10 @@ def fill(data_dir: Path, clients: int):
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from apps.datasets.services import dataset_create, dataset_ingest
-    from apps.experiments import services
+    from apps.datasets.ingest import dataset_ingest
+    from apps.datasets.services import dataset_create
+    from apps.experiments.services import experiment_create
+    from apps.runs.services import run_start
     from apps.teams.models import Membership
     from apps.teams.services import team_create, token_create
 
@@ -136,14 +138,14 @@ def fill(data_dir: Path, clients: int):
     if dataset.status != "ready":
         raise SystemExit(f"the digits dataset did not ingest: {dataset.error}")
     print(f"set-up: {dataset.num_images} digits ingested in {time.perf_counter() - started:.1f} s")
-    experiment = services.experiment_create(team=team, user=owner, name="smallcnn digits", dataset=dataset,
-                                            config={"arch": "smallcnn", "epochs": 1000, "batch_size": 64,
+    experiment = experiment_create(team=team, user=owner, name="smallcnn digits", dataset=dataset,
+                                   config={"arch": "smallcnn", "epochs": 1000, "batch_size": 64,
                                                     "seed": 0})
-    return services.run_start(experiment=experiment, user=owner), cookies, key
+    return run_start(experiment=experiment, user=owner), cookies, key
 
 
 def wait_for_training(run, worker: subprocess.Popen, log_path: Path, *, epochs: int = 2, timeout: float = 180):
-    from apps.experiments.models import Run
+    from apps.runs.models import Run
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -315,7 +317,7 @@ def main():
         run, cookies, key = fill(data_dir, args.clients)
         from django.db import connections
 
-        from apps.experiments.models import Run
+        from apps.runs.models import Run
 
         worker = start_train_worker(data_dir)
         run_before = wait_for_training(run, worker, data_dir / "train-worker.log")

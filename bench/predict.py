@@ -11,7 +11,7 @@ scikit-learn's digits (8x8, upscaled) through the real ingest (`dataset_create` 
 and trains one smallcnn run in-process (`run_train`), so there is a real `best.pt`.
 
 It then measures, all on 127.0.0.1:
-  - in-process: `Predictor.predict`, the `predicting.predict` service, and the whole Django app
+  - in-process: `Predictor.predict`, the `predictors.predict` service, and the whole Django app
     (its WSGI handler called directly, as gunicorn calls it: middleware, DRF auth, the run query,
     multipart parsing, the service, JSON rendering), with the torch threads the web process uses;
   - gunicorn started exactly as the Procfile's `web` line does (`gunicorn dlstudio.wsgi:application
@@ -121,12 +121,14 @@ def fill(data_dir: Path, epochs: int):
     from workers import broker
 
     # The bench ingests and trains in this process; nothing must be sent to the (absent) broker.
-    broker.send = lambda task, object_id: None
+    broker.send = lambda task, *args: None
 
-    from apps.datasets.services import dataset_create, dataset_ingest
-    from apps.experiments import services
-    from apps.experiments.models import Run
-    from apps.experiments.training import run_train
+    from apps.datasets.ingest import dataset_ingest
+    from apps.datasets.services import dataset_create
+    from apps.experiments.services import experiment_create
+    from apps.runs.models import Run
+    from apps.runs.services import run_start
+    from apps.runs.training import run_train
     from apps.teams.services import token_create, user_upsert
 
     user, team, _ = user_upsert(username="bench", password="bench-password-not-used", team_slug="bench-lab",
@@ -141,10 +143,10 @@ def fill(data_dir: Path, epochs: int):
     if dataset.status != "ready":
         raise SystemExit(f"the digits dataset did not ingest: {dataset.error}")
     ingest_s = time.perf_counter() - started
-    experiment = services.experiment_create(team=team, user=user, name="smallcnn digits", dataset=dataset,
-                                            config={"arch": "smallcnn", "epochs": epochs, "batch_size": 64,
+    experiment = experiment_create(team=team, user=user, name="smallcnn digits", dataset=dataset,
+                                   config={"arch": "smallcnn", "epochs": epochs, "batch_size": 64,
                                                     "seed": 0})
-    run = services.run_start(experiment=experiment, user=user)
+    run = run_start(experiment=experiment, user=user)
     started = time.perf_counter()
     run_train(run_id=run.pk, worker="bench@predict")
     run = Run.objects.get(pk=run.pk)
@@ -201,18 +203,18 @@ class CountConnections:
 
 
 def in_process(args, user, run, key, png: bytes) -> dict:
-    """Predictor.predict, the predicting.predict service and the whole Django app, in this process."""
+    """Predictor.predict, the predictors.predict service and the whole Django app, in this process."""
     import torch
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.handlers.wsgi import WSGIHandler
 
-    from apps.experiments import predicting
+    from apps.serving import predictors
 
-    predictor = predicting.predictor_for(run)  # loads it and sets the web process's torch threads
+    predictor = predictors.predictor_for(run)  # loads it and sets the web process's torch threads
     out = {"threads": torch.get_num_threads()}
     out["predictor"] = timed_calls(lambda: predictor.predict(png, top_k=5), args.requests)
     out["service"] = timed_calls(
-        lambda: predicting.predict(run=run, files=[SimpleUploadedFile("digit.png", png)], top_k=5), args.requests)
+        lambda: predictors.predict(run=run, files=[SimpleUploadedFile("digit.png", png)], top_k=5), args.requests)
     out["expected"] = predictor.predict(png, top_k=5)
 
     handler = WSGIHandler()
@@ -579,7 +581,7 @@ def report(args, inproc, seq, conc, up_s, warm, png):
     print(f"| ... p99 | {p['conc'][2]:.2f} ms | (<= 30 ms is for one client) | "
           f"{'under' if p['conc'][2] <= GOALS['p99'] else 'above'} |")
     print(f"| in-process `Predictor.predict`: p50 / p99 | {p['predictor'][0]:.2f} / {p['predictor'][2]:.2f} ms | | |")
-    print(f"| in-process `predicting.predict` (service): p50 / p99 | {p['service'][0]:.2f} / {p['service'][2]:.2f} ms"
+    print(f"| in-process `predictors.predict` (service): p50 / p99 | {p['service'][0]:.2f} / {p['service'][2]:.2f} ms"
           f" | | |")
     print(f"| in-process Django app (WSGI handler, no socket): p50 / p99 | {p['django'][0]:.2f} / "
           f"{p['django'][2]:.2f} ms | | |")
@@ -616,10 +618,10 @@ def main():
     try:
         setup_django(data_dir)
         user, run, key = fill(data_dir, args.epochs)
-        from apps.experiments import predicting
+        from apps.serving import predictors
 
         png = sample_png()
-        checkpoint = predicting.best_checkpoint(run)
+        checkpoint = predictors.best_checkpoint(run)
         inproc = in_process(args, user, run, key, png)
         from django.db import connections
 

@@ -1,8 +1,15 @@
-"""Every API error has one shape: {"error": "<one sentence>", "field": "<name>" when one field is wrong}."""
+"""Every API error has one shape: {"error": "<one sentence>", "field": "<name>" when one field is wrong}.
+
+Views raise and let this handler answer: DRF's own errors, Django's 404 and PermissionDenied, and a
+service's `django.core.exceptions.ValidationError`, whose `code` names the field it is about
+(`config.lr`, `archive`), so no view translates a service's refusal by hand.
+"""
 import math
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import (
+    PermissionDenied, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent, ValidationError,
+)
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -11,7 +18,6 @@ from rest_framework.views import set_rollback
 MESSAGES = {
     status.HTTP_401_UNAUTHORIZED:
         "Sign in, or send an API token as 'Authorization: Token <key>' (create one on your profile page).",
-    status.HTTP_404_NOT_FOUND: "Not found.",
 }
 
 
@@ -44,10 +50,18 @@ def _refused(exc: SuspiciousOperation) -> str:
     return "The request was refused as malformed."
 
 
+def _service_refusal(exc: ValidationError):
+    """A service's ValidationError as DRF detail: its first message, under its code when that names a field."""
+    field = exc.code if isinstance(getattr(exc, "code", None), str) else None
+    return {field: exc.messages[:1]} if field else exc.messages[:1]
+
+
 def exception_handler(exc, context):
     # Django's request-parsing guards (too many files or fields, ...) arrive here while DRF parses.
     if isinstance(exc, SuspiciousOperation):
         exc = exceptions.ValidationError(_refused(exc))
+    elif isinstance(exc, ValidationError):
+        exc = exceptions.ValidationError(_service_refusal(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -67,8 +81,8 @@ def exception_handler(exc, context):
         field, message = _first_message(exc.detail)
     elif isinstance(exc, exceptions.NotAuthenticated):
         field, message = None, MESSAGES[status.HTTP_401_UNAUTHORIZED]
-    elif isinstance(exc, exceptions.NotFound):
-        field, message = None, MESSAGES[status.HTTP_404_NOT_FOUND]
+    elif isinstance(exc, exceptions.NotFound):  # "Not found.", or what a view says is missing
+        field, message = None, str(exc.detail)
     else:
         field, message = _first_message(exc.detail)
     set_rollback()

@@ -1,7 +1,8 @@
 """The Celery app. The broker is only a doorbell: a run's state lives on its database row.
 
 Queues: `default` (small jobs), `ingest` (dataset packing, CPU-heavy), `train` (one process per
-GPU, `--pool=solo`, because CUDA does not survive fork).
+GPU, `--pool=solo`, because CUDA does not survive fork). Tasks are named `<app>.<verb>` and live in
+each app's `tasks.py`; services send them by name (`workers.broker.send_on_commit`).
 """
 import os
 
@@ -44,20 +45,22 @@ def configure(app: Celery, redis_url: str) -> None:
         task_default_exchange="default",
         task_default_routing_key="default",
         task_routes={
-            "workers.tasks.ingest_*": {"queue": "ingest"},
-            "workers.tasks.train_*": {"queue": "train"},
+            "datasets.ingest": {"queue": "ingest"},
+            "runs.train": {"queue": "train"},
+            "experiments.lr_range_test": {"queue": "train"},  # a few hundred steps of training, on a GPU
         },
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
         timezone="UTC",
+        # The reapers: rows whose worker went silent, or whose message the broker lost (docs/RELIABILITY.md).
         beat_schedule={
-            # The reaper: runs whose worker went silent go back to the queue (DESIGN.md).
-            "reap-stale-runs": {"task": "workers.tasks.reap_stale_runs",
-                                "schedule": max(5.0, settings.STALE_AFTER / 4)},
+            "reap-stale-runs": {"task": "runs.reap", "schedule": max(5.0, settings.STALE_AFTER / 4)},
+            "reap-stale-ingests": {"task": "datasets.reap", "schedule": max(5.0, settings.STALE_AFTER / 4)},
         },
         beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     )
 
 
 configure(app, settings.REDIS_URL)
-app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+app.autodiscover_tasks()  # each app's tasks.py, imported once Django is set up
+app.autodiscover_tasks(["workers"])  # the worker's own: ping and its signal handlers

@@ -1,11 +1,11 @@
-"""gunicorn settings for `make run` and deployments (the Procfile's `web`)."""
-import os
+"""gunicorn settings for `make run` and deployments (the Procfile's `web`); the values come from
+dlstudio/settings.py, the one place the environment is read."""
+from dlstudio import settings
 
-bind = os.environ.get("DLSTUDIO_BIND", "").strip() or "127.0.0.1:8000"
-# Threads rather than many processes: each process holds its own cache of loaded models.
+bind = settings.BIND
 worker_class = "gthread"
-workers = int(os.environ.get("DLSTUDIO_WEB_WORKERS", "2"))
-threads = int(os.environ.get("DLSTUDIO_WEB_THREADS", "4"))
+workers = settings.WEB_WORKERS
+threads = settings.WEB_THREADS
 timeout = 120
 graceful_timeout = 10
 accesslog = "-"

@@ -1,4 +1,4 @@
-"""dlstudio settings: one file, every knob from the environment (see API.md, "Environment").
+"""dlstudio settings: one file, every knob from the environment (README, "Configuration", lists them).
 
 A bad value stops the process at start-up with an ImproperlyConfigured error that names the
 variable, rather than surfacing later as a confusing failure.
@@ -97,9 +97,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "apps.teams",
     "apps.datasets",
+    "apps.weights",
     "apps.experiments",
+    "apps.runs",
+    "apps.serving",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +248,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "dlstudio.api_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Requests per user (per address when anonymous) in fixed windows; dlstudio/throttling.py says
     # which endpoints count under which scope. A 429 says when to try again (Retry-After).
@@ -255,6 +261,33 @@ REST_FRAMEWORK = {
     },
     # Behind a reverse proxy that appends the client's address to X-Forwarded-For: how many proxies.
     "NUM_PROXIES": envint("DLSTUDIO_NUM_PROXIES", 0, minimum=0),
+}
+
+# The OpenAPI schema (GET /api/schema/) and its page (/api/docs/), for signed-in users; Swagger UI is
+# served from this site's static files (drf-spectacular-sidecar), its script apart from the page so the
+# CSP above holds there too.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dlstudio API",
+    "DESCRIPTION": ("Upload labelled image datasets, define CNN experiments, train and compare runs, predict with "
+                    "trained models. Authenticate with a session or `Authorization: Token <key>` (a key from your "
+                    "profile page, or from POST /api/auth/token). Objects of a team you are not in answer 404; "
+                    "viewers read, editors and owners act. Every error is `{\"error\": \"<one sentence>\", "
+                    "\"field\": \"<name, when one field is wrong>\"}`."),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "dlstudio.openapi.common_errors"],
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "apps.runs.models.Run.Status",
+        "DatasetStatusEnum": "apps.datasets.models.Dataset.Status",
+        "LRFindingStatusEnum": "apps.experiments.models.LRFinding.Status",
+        "ServiceStateEnum": ["ok", "unavailable"],
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -289,6 +322,20 @@ _unknown_queues = set(WORKER_QUEUES) - {"default", "ingest", "train"}
 if _unknown_queues:
     raise ImproperlyConfigured(
         f"DLSTUDIO_WORKER_QUEUES may name default, ingest and train, not {', '.join(sorted(_unknown_queues))}")
+
+# --- Processes ------------------------------------------------------------------------------
+# gunicorn (dlstudio/gunicorn_conf.py): threads rather than many processes, since each process holds its
+# own cache of loaded models.
+WEB_WORKERS = envint("DLSTUDIO_WEB_WORKERS", 2, minimum=1)
+WEB_THREADS = envint("DLSTUDIO_WEB_THREADS", 4, minimum=1)
+# Predicting in the web process (apps/serving/predictors.py): how many trained models each process keeps
+# loaded, and PyTorch's threads per process (1 answers one small image per request fastest).
+PREDICT_CACHE_SIZE = envint("DLSTUDIO_PREDICT_CACHE", 8, minimum=1)
+PREDICT_THREADS = envint("DLSTUDIO_PREDICT_THREADS", 1, minimum=1)
+# Recorded on every run; unset, the git commit of the checkout (dlstudio/version.py).
+CODE_VERSION = env("DLSTUDIO_CODE_VERSION")
+# The `admin` user's password on first run (`make run`); unset, one is generated and printed once.
+ADMIN_PASSWORD = env("DLSTUDIO_ADMIN_PASSWORD")
 
 LOGGING = {
     "version": 1,

@@ -5,30 +5,21 @@ from django.http import HttpResponseBadRequest, HttpResponseNotFound
 from django.shortcuts import render
 from django.urls import include, path
 
-from apps.datasets import api as datasets_api
-from apps.experiments import api as experiments_api
-from apps.teams import api as teams_api
-
 from . import views
 from .api_errors import json_error
 
-api_patterns = [
-    path("health", views.HealthApi.as_view(), name="api_health"),
-    path("auth/token", teams_api.TokenObtainApi.as_view(), name="api_token"),
-    path("teams", teams_api.TeamListApi.as_view(), name="api_teams"),
-    *datasets_api.urlpatterns,
-    *experiments_api.urlpatterns,
-    *experiments_api.predict_urlpatterns,
-]
-
+# Each app's urls.py holds its pages and its API (under api/); this file only puts them together.
 urlpatterns = [
     path("", views.home, name="home"),
+    path("api/health", views.HealthApi.as_view(), name="api_health"),
+    path("api/schema/", views.SchemaApi.as_view(), name="api_schema"),
+    path("api/docs/", views.SchemaDocs.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("apps.teams.urls")),
     path("", include("apps.datasets.urls")),
+    path("", include("apps.weights.urls")),
     path("", include("apps.experiments.urls")),
-    path("", include("apps.experiments.weights_urls")),
-    path("", include("apps.experiments.lr_urls")),
-    path("api/", include(api_patterns)),
+    path("", include("apps.runs.urls")),
+    path("", include("apps.serving.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,14 +1,15 @@
 """The code version recorded on every run: DLSTUDIO_CODE_VERSION, else the git commit, else unknown."""
 import functools
-import os
 import subprocess
 from pathlib import Path
+
+from django.conf import settings
 
 
 @functools.cache
 def code_version() -> str:
-    if os.environ.get("DLSTUDIO_CODE_VERSION"):
-        return os.environ["DLSTUDIO_CODE_VERSION"][:40]
+    if settings.CODE_VERSION:
+        return settings.CODE_VERSION[:40]
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
                              capture_output=True, text=True, timeout=5)

@@ -1,11 +1,27 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.runs.selectors import queue_of, recent_runs_of
+
 from .status import system_status
+
+
+HEALTH = inline_serializer("Health", {
+    "status": serializers.ChoiceField(choices=["ok", "degraded"]),
+    "database": serializers.ChoiceField(choices=["ok", "unavailable"]),
+    "broker": serializers.ChoiceField(choices=["ok", "unavailable"]),
+    "workers": inline_serializer("Worker", {"name": serializers.CharField(),
+                                            "queues": serializers.ListField(child=serializers.CharField()),
+                                            "device": serializers.CharField()}, many=True),
+})
 
 
 class HealthApi(APIView):
@@ -14,18 +30,35 @@ class HealthApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(responses={200: HEALTH, 503: OpenApiResponse(HEALTH, description="The database or the broker "
+                                                                                        "does not answer.")})
     def get(self, request):
         status = system_status()
         return Response(status, status=200 if status["status"] == "ok" else 503)
 
 
+class JsonErrors:
+    """A view whose refusals (401, 429) are the API's JSON errors, whatever it renders when it answers."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
+
+class SchemaApi(JsonErrors, SpectacularAPIView):
+    """GET /api/schema/: the OpenAPI 3 schema of every endpoint, for signed-in users."""
+
+
+class SchemaDocs(JsonErrors, SpectacularSwaggerSplitView):
+    """/api/docs/: the schema as a page (Swagger UI, from this site's static files)."""
+
+
 @login_required
 @require_safe
 def home(request):
-    from apps.experiments.selectors import queue_of, runs_for
-
     return render(request, "home.html", {
         "system": system_status(),
         "queue": queue_of(request.user, request.team)[:20],
-        "recent_runs": runs_for(request.user).filter(team=request.team).order_by("-created", "-id")[:10],
+        "recent_runs": recent_runs_of(request.user, request.team)[:10],
     })

@@ -5,13 +5,48 @@ from types import SimpleNamespace
 import pytest
 from django.conf import settings
 
+from tests.support import factories
 from tests.support.services import Beat, CeleryWorker, RedisServer, database_url
 
 pytest_plugins = ["tests.support.browser"]  # browser, page, sign_in: for tests/browser and tests/security
 
+# What makes a test an integration or a browser test: the real processes it asks for. `make test-fast`
+# runs the others, the unit tests, which need no Redis, Celery or Chromium.
+INTEGRATION_FIXTURES = {"redis_server", "celery_workers", "worker_env", "stack"}
+BROWSER_FIXTURES = {"browser", "page", "live_server"}
+# Until a test asks for Redis, nothing talks to one: a message a unit test sends fails at once on this
+# closed port (rather than reaching a developer's own Redis), and the throttles count in memory.
+NOWHERE = "redis://127.0.0.1:9/0"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        elif fixtures & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def redis_server(tmp_path_factory):
-    """A private redis-server on a free port; settings and the Celery app point at it."""
+def no_redis_yet():
+    from django.test import override_settings
+
+    from dlstudio.celery import app, configure
+
+    os.environ["REDIS_URL"] = settings.REDIS_URL = NOWHERE
+    configure(app, NOWHERE)
+    in_memory = override_settings(CACHES={**settings.CACHES, "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}})
+    in_memory.enable()
+    yield
+    in_memory.disable()
+
+
+@pytest.fixture(scope="session")
+def redis_server(no_redis_yet, tmp_path_factory):
+    """A private redis-server on a free port; settings, the Celery app and the throttles' cache point at it
+    from then on."""
     from dlstudio.celery import app, configure
 
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
@@ -147,7 +182,7 @@ def api_as():
 
 @pytest.fixture
 def make_user(django_user_model):
-    def make(username, password="a-long-test-password"):
+    def make(username, password=factories.PASSWORD):
         return django_user_model.objects.create_user(username=username, password=password)
     return make
 
@@ -164,4 +199,40 @@ def world(make_user):
     Membership.objects.create(team=team, user=viewer, role=Membership.Role.VIEWER)
     other = team_create(name="Other Lab", owner=outsider)
     return SimpleNamespace(team=team, other_team=other, owner=owner, editor=editor, viewer=viewer,
-                           outsider=outsider, password="a-long-test-password")
+                           outsider=outsider, password=factories.PASSWORD)
+
+
+@pytest.fixture
+def dataset(world, tmp_path):
+    """A ready light-and-dark dataset of the world's team."""
+    return factories.ready_dataset(world.team, tmp_path / "light-dark.zip")
+
+
+@pytest.fixture
+def experiment(world, dataset):
+    return factories.make_experiment(world.team, world.editor, dataset)
+
+
+@pytest.fixture
+def finished_run(world, experiment):
+    """A run of `experiment`, trained in this process."""
+    return factories.trained_run(experiment, world.editor)
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty TORCH_HOME (torchvision's cache of weights), and any attempt to reach the network fails."""
+    import urllib.request
+
+    import torch
+
+    home = tmp_path / "torch-home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+
+    def no_network(*args, **kwargs):
+        pytest.fail("something tried to download")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return home

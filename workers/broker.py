@@ -20,30 +20,32 @@ import logging
 import math
 from datetime import datetime
 
+from django.db import transaction
+from kombu.exceptions import OperationalError
+
+from dlstudio.celery import app
+
 log = logging.getLogger(__name__)
 
 _BATCH = 1000  # list entries read per round trip
 
 
-def send_on_commit(task, object_id: int) -> None:
-    """`task.delay(object_id)` once the transaction commits; a broker that is down is logged, not raised.
+def send_on_commit(task: str, *args) -> None:
+    """Send the task named `task` once the transaction commits; a broker that is down is logged, not raised.
 
-    The row is committed as queued either way, so the person who started it gets their answer; the
-    reaper sends the message of a run or an upload again once the broker answers (`lost_messages`).
+    Services enqueue by name, so no service imports a task module (docs/ARCHITECTURE.md). The row is
+    committed as queued either way, so the person who started it gets their answer; the reaper
+    sends the message of a run or an upload again once the broker answers (`lost_messages`).
     """
-    from django.db import transaction
-
-    transaction.on_commit(lambda: send(task, object_id))
+    transaction.on_commit(lambda: send(task, *args))
 
 
-def send(task, object_id: int) -> None:
-    from kombu.exceptions import OperationalError
-
+def send(task: str, *args) -> None:
     try:
-        task.delay(object_id)
+        app.send_task(task, args=args)
     except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
-        log.warning("%s(%s) is queued in the database but the broker did not take its message (%s)",
-                    task.name, object_id, exc)
+        log.warning("%s%s is queued in the database but the broker did not take its message (%s)",
+                    task, args, exc)
 
 
 def lost_messages(queue: str, task: str, waiting: dict[int, datetime]) -> list[int]:
@@ -67,8 +69,6 @@ def messages(queue: str, task: str) -> dict | None:
 
     None when the broker cannot be read (not Redis, or not answering).
     """
-    from dlstudio.celery import app
-
     try:
         with app.connection_for_read() as conn:
             channel = conn.default_channel
@@ -102,8 +102,6 @@ def ensure_queue(name: str) -> None:
     it: its messages would be routed nowhere until a consumer re-declares. The reaper calls this
     before it re-sends.
     """
-    from dlstudio.celery import app
-
     queue = next(q for q in app.conf.task_queues if q.name == name)
     with app.connection_for_write() as conn:
         queue.bind(conn.default_channel).declare()

@@ -1,20 +1,9 @@
 """Dataset charts as pure functions: rows in, Plotly figure dicts out (rendered by static/js/charts.js).
 
-Class names are user input (archive folder names): they enter a figure escaped (`label`), because
-Plotly renders a small HTML subset in ticks, legends and hover labels.
+Class names are user input (archive folder names): they enter a figure through `label`
+(dlstudio/chart_style.py says why).
 """
-SPLIT_COLOURS = {"train": "#2f6fde", "val": "#f0a030", "test": "#3aa372"}
-BASE_LAYOUT = {
-    "margin": {"l": 50, "r": 20, "t": 30, "b": 60},
-    "font": {"family": "system-ui, sans-serif", "size": 12},
-    "paper_bgcolor": "rgba(0,0,0,0)",
-    "plot_bgcolor": "#fbfcfd",
-}
-
-
-def label(text) -> str:
-    """User text made inert for Plotly's HTML subset; Plotly shows &amp; &lt; &gt; as & < >."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+from dlstudio.chart_style import BASE_LAYOUT, SPLIT_COLOURS, label
 
 
 def class_split_bars(counts: list[dict]) -> dict:

@@ -1,7 +1,6 @@
 from django import forms
 
-from .serializers import COLORS
-from workers.engine.imaging import RESIZE_MODES
+from workers.engine import COLORS, RESIZE_MODES
 
 HELP = {
     "archive": "A zip, tar or tar.gz with one folder per class (cat/001.jpg), or train/, val/ and test/ "

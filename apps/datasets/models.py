@@ -1,8 +1,6 @@
 from django.conf import settings
 from django.db import models
 
-from apps.teams.models import Team
-
 SPLITS = ("train", "val", "test")
 
 
@@ -14,7 +12,7 @@ class Dataset(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="datasets")
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="datasets")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                    related_name="+")
     name = models.CharField(max_length=200)

@@ -15,7 +15,8 @@ SAMPLES = {"digits": "Handwritten digits (sample)"}
 
 def digits_zip(path: Path) -> Path:
     """A zip laid out <digit>/<n>.png with the 1,797 real 8x8 digits of scikit-learn."""
-    from sklearn.datasets import load_digits
+    # scikit-learn takes a second to import; only this button and command need it.
+    from sklearn.datasets import load_digits  # noqa: PLC0415
 
     digits = load_digits()
     pixels = np.clip(np.rint(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)

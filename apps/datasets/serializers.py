@@ -1,15 +1,14 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from workers.engine.imaging import RESIZE_MODES
+from workers.engine import COLORS, RESIZE_MODES
 
 from .models import Dataset
 from .selectors import class_counts
 
-COLORS = ("auto", "grayscale", "rgb")
-
 
 class DatasetOptionsSerializer(serializers.Serializer):
-    """The packing options of API.md, with their defaults; the web form uses the same rules."""
+    """The packing options of `POST /api/datasets`, with their defaults; the web form uses the same rules."""
 
     val_fraction = serializers.FloatField(default=0.2, min_value=0.0, max_value=0.9)
     test_fraction = serializers.FloatField(default=0.1, min_value=0.0, max_value=0.9)
@@ -33,6 +32,13 @@ class DatasetCreateSerializer(DatasetOptionsSerializer):
     team = serializers.SlugField(required=False, allow_blank=True)
 
 
+class ClassCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    train = serializers.IntegerField()
+    val = serializers.IntegerField()
+    test = serializers.IntegerField()
+
+
 class DatasetSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     classes = serializers.SerializerMethodField()
@@ -42,5 +48,6 @@ class DatasetSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "team", "status", "progress", "error", "num_images", "image_size", "channels",
                   "classes", "health", "options", "created"]
 
+    @extend_schema_field(ClassCountSerializer(many=True))
     def get_classes(self, dataset):
         return class_counts(dataset)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("datasets/", views.dataset_list, name="dataset_list"),
@@ -10,4 +10,6 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/images/<int:index>.png", views.dataset_thumbnail, name="dataset_thumbnail"),
     path("datasets/<int:dataset_id>/mean.png", views.dataset_mean_image, name="dataset_mean_image"),
     path("datasets/<int:dataset_id>/delete", views.dataset_delete, name="dataset_delete"),
+    path("api/datasets", api.DatasetListCreateApi.as_view(), name="api_datasets"),
+    path("api/datasets/<int:dataset_id>", api.DatasetDetailApi.as_view(), name="api_dataset"),
 ]

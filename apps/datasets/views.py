@@ -6,16 +6,14 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
-from apps.teams.models import Membership
-from apps.teams.permissions import has_role, require_role
-from apps.teams.selectors import role_in
+from apps.runs import selectors as runs
+from apps.teams.permissions import can_edit, require_editor
 
 from . import charts, sample, services
 from .forms import DatasetUploadForm, GalleryFilterForm
 from .images import mean_image_uint8, png_response
 from .models import Image
-from .packs import pack_of
-from .selectors import class_counts, dataset_for, dataset_in_use, datasets_for, gallery_images
+from .selectors import class_counts, dataset_for, datasets_for, gallery_images, pack_of
 from .serializers import DatasetOptionsSerializer
 
 GALLERY_PAGE = 48
@@ -27,14 +25,14 @@ def dataset_list(request):
     datasets = datasets_for(request.user).filter(team=request.team)
     return render(request, "datasets/list.html", {
         "datasets": datasets,
-        "can_edit": has_role(role_in(request.user, request.team), Membership.Role.EDITOR),
+        "can_edit": can_edit(request.user, request.team),
     })
 
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def dataset_upload(request):
-    require_role(request.user, request.team, Membership.Role.EDITOR)
+    require_editor(request.user, request.team)
     form = DatasetUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
@@ -57,7 +55,7 @@ def dataset_upload(request):
 @login_required
 @require_POST
 def dataset_sample(request):
-    require_role(request.user, request.team, Membership.Role.EDITOR)
+    require_editor(request.user, request.team)
     dataset = sample.digits_dataset_create(team=request.team, user=request.user)
     messages.success(request, "Building the sample dataset of handwritten digits; it is ready in a moment.")
     return redirect("dataset_detail", dataset_id=dataset.pk)
@@ -67,7 +65,7 @@ def dataset_sample(request):
 @require_safe
 def dataset_detail(request, dataset_id):
     dataset = dataset_for(request.user, dataset_id)
-    context = {"dataset": dataset, "can_edit": has_role(role_in(request.user, dataset.team), Membership.Role.EDITOR)}
+    context = {"dataset": dataset, "can_edit": can_edit(request.user, dataset.team)}
     if dataset.is_ready:
         counts = class_counts(dataset)
         sizes = [(s["width"], s["height"], s["count"]) for s in dataset.original_sizes.get("sizes", [])]
@@ -83,7 +81,7 @@ def dataset_detail(request, dataset_id):
             "page": page,
             "chosen": chosen,
             "splits": Image.Split.choices,
-            "in_use": dataset_in_use(dataset),
+            "in_use": runs.dataset_in_use(dataset),
         })
     return render(request, "datasets/detail.html", context)
 
@@ -116,7 +114,7 @@ def dataset_mean_image(request, dataset_id):
 @require_POST
 def dataset_delete(request, dataset_id):
     dataset = dataset_for(request.user, dataset_id)
-    require_role(request.user, dataset.team, Membership.Role.EDITOR)
+    require_editor(request.user, dataset.team)
     try:
         services.dataset_delete(dataset=dataset)
     except ValidationError as exc:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import EpochMetric, Evaluation, Experiment, Run
+from .models import Experiment, LRFinding
 
 
 @admin.register(Experiment)
@@ -10,13 +10,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_filter = ["team"]
 
 
-@admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
-    list_display = ["id", "experiment", "status", "attempt", "epoch", "epochs", "best_val_acc", "worker", "created"]
-    list_filter = ["status", "arch", "team"]
-    search_fields = ["experiment__name", "worker"]
-    readonly_fields = ["lease_owner", "heartbeat_at"]
-
-
-admin.site.register(EpochMetric)
-admin.site.register(Evaluation)
+@admin.register(LRFinding)
+class LRFindingAdmin(admin.ModelAdmin):
+    list_display = ["id", "experiment", "status", "suggested_lr", "created"]
+    list_filter = ["status"]

@@ -1,48 +1,35 @@
-"""Writes for experiments and runs: create, start, cancel, annotate, and the reaper.
+"""Writes for experiments: create one (its config validated by the engine), start an LR range test.
 
-What happens inside a worker while a run trains lives in `training.py`.
+What a worker does during the range test lives in `lr_finder.py`; runs are started by the runs app.
 """
-import logging
-import uuid
+from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from workers.engine.config import ConfigError, TrainConfig
+from apps.runs.selectors import starting_run
+from apps.teams.permissions import require_editor
+from workers import broker
+from workers.engine import ConfigError, TrainConfig
 
-from .models import Experiment, Run
-from .selectors import runs_for
+from .models import Experiment, LRFinding
+from .selectors import ACTIVE_FINDINGS
 
-MAX_TAGS = 20
-TRAIN_TASK = "workers.tasks.train_run"
+LR_RANGE_TEST_TASK = "experiments.lr_range_test"
+# The row has no heartbeat: a test that has not finished this long after it was queued (its worker was
+# killed, or it waited behind long runs) no longer blocks a new one. It takes seconds to minutes.
+GIVE_UP_AFTER = timedelta(hours=1)
 
-log = logging.getLogger(__name__)
 
-
-def config_validate(config: dict, *, prefix: str = "config") -> dict:
-    """The full config with defaults, or ValidationError naming the field (`config.lr`)."""
+def config_validate(config: dict, overrides: dict | None = None) -> dict:
+    """The full config with defaults (and `overrides` merged in, nested keys one by one), or a
+    ValidationError naming the field (code `config.lr`)."""
     try:
-        return TrainConfig.from_dict(config).to_dict()
+        valid = TrainConfig.from_dict(config)
+        return (valid.with_overrides(overrides) if overrides else valid).to_dict()
     except ConfigError as exc:
-        raise ValidationError(exc.message, code=f"{prefix}.{exc.field}") from None
-
-
-def _start_weights(*, user, config: dict, dataset):
-    """The run whose best checkpoint `pretrained: {"run": id}` names, checked to be usable."""
-    pretrained = config.get("pretrained")
-    if not isinstance(pretrained, dict):
-        return None
-    parent = runs_for(user).filter(pk=pretrained.get("run")).first()
-    if parent is None:
-        raise ValidationError(f"There is no run {pretrained.get('run')} in your teams to start from.",
-                              code="config.pretrained")
-    if parent.status != Run.Status.SUCCEEDED:
-        raise ValidationError(f"Run {parent.pk} has not succeeded, so it has no weights to start from.",
-                              code="config.pretrained")
-    return parent
+        raise ValidationError(exc.message, code=f"config.{exc.field}") from None
 
 
 @transaction.atomic
@@ -51,7 +38,7 @@ def experiment_create(*, team, user, name: str, dataset, config: dict, weights_f
     config = config_validate(config)
     if not dataset.is_ready:
         raise ValidationError("That dataset is not ready yet; wait for its ingest to finish.", code="dataset")
-    _start_weights(user=user, config=config, dataset=dataset)
+    starting_run(user, config)
     if weights_file is not None:
         if config.get("pretrained") != "imagenet":
             raise ValidationError("A weights file is used only when starting from ImageNet weights.",
@@ -64,127 +51,23 @@ def experiment_create(*, team, user, name: str, dataset, config: dict, weights_f
 
 
 @transaction.atomic
-def run_start(*, experiment: Experiment, user, overrides: dict | None = None) -> Run:
-    """A queued run of the experiment; `train_run` is queued once the row is committed."""
-    config = config_validate({**experiment.config}) if not overrides else _merged(experiment.config, overrides)
+def lr_finding_start(*, experiment: Experiment, user) -> LRFinding:
+    """A queued range test of the experiment's config (editors and owners); one at a time per experiment."""
+    require_editor(user, experiment.team)
     dataset = experiment.dataset
     if dataset is None or not dataset.is_ready:
-        raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.",
-                              code="dataset")
-    parent = _start_weights(user=user, config=config, dataset=dataset)
-    weights_file = experiment.weights_file if config.get("pretrained") == "imagenet" else None
-    run = Run.objects.create(experiment=experiment, team=experiment.team, dataset=dataset, created_by=user,
-                             parent=parent, config=config, arch=config["arch"], epochs=config["epochs"],
-                             weights_file=weights_file, queued_at=timezone.now())
-    # Unique, not just the id: a leftover folder (a restored database, a reset one) is never resumed from.
-    run.checkpoint_dir = f"runs/{run.pk}-{uuid.uuid4().hex[:8]}"
-    Run.objects.filter(pk=run.pk).update(checkpoint_dir=run.checkpoint_dir)
-    _enqueue(run.pk)
-    return run
-
-
-def _merged(config: dict, overrides: dict) -> dict:
-    try:
-        return TrainConfig.from_dict(config).with_overrides(overrides).to_dict()
-    except ConfigError as exc:
-        raise ValidationError(exc.message, code=f"config.{exc.field}") from None
-
-
-def _enqueue(run_id: int) -> None:
-    from workers.broker import send_on_commit
-    from workers.tasks import train_run
-
-    send_on_commit(train_run, run_id)
-
-
-def run_cancel(*, run: Run) -> Run:
-    """A queued run is cancelled at once; a running one is asked to stop and checkpoints first."""
-    cancelled_in_queue = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
-        status=Run.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(), eta_seconds=None)
-    if not cancelled_in_queue:
-        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(cancel_requested=True)
-    run.refresh_from_db()
-    return run
-
-
-def run_annotate(*, run: Run, notes: str | None = None, tags: list[str] | None = None) -> Run:
-    fields = []
-    if notes is not None:
-        run.notes = notes[:10_000]
-        fields.append("notes")
-    if tags is not None:
-        cleaned = []
-        for tag in tags:
-            tag = str(tag).strip()[:40]
-            if tag and tag not in cleaned:
-                cleaned.append(tag)
-        if len(cleaned) > MAX_TAGS:
-            raise ValidationError(f"A run can carry at most {MAX_TAGS} tags.", code="tags")
-        run.tags = cleaned
-        fields.append("tags")
-    if fields:
-        run.save(update_fields=fields)
-    return run
-
-
-def runs_reap(*, now=None) -> dict:
-    """Re-queue runs whose worker went silent, to resume from their last checkpoint.
-
-    A run is lost when its heartbeat is older than DLSTUDIO_STALE_AFTER. It goes back to the queue
-    with attempt + 1, up to Run.MAX_ATTEMPTS; then it fails with the reason. Each change is one
-    conditional UPDATE on the heartbeat it saw, so two reapers never both act on a run.
-    """
-    now = now or timezone.now()
-    horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
-    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
-    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=horizon)
-    for run in stale.only("pk", "attempt", "heartbeat_at", "cancel_requested", "lease_owner"):
-        same = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at=run.heartbeat_at)
-        if run.cancel_requested:
-            counts["cancelled"] += same.update(status=Run.Status.CANCELLED, lease_owner="", finished_at=now,
-                                               eta_seconds=None)
-        elif run.attempt >= Run.MAX_ATTEMPTS:
-            counts["failed"] += same.update(
-                status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
-                error=(f"The run lost its worker {run.attempt} times (it stopped sending heartbeats, "
-                       "for example because it was killed or ran out of memory); it was given up."))
-        elif same.update(status=Run.Status.QUEUED, lease_owner="", attempt=F("attempt") + 1, eta_seconds=None,
-                         queued_at=now):
-            counts["requeued"] += 1
-            _enqueue(run.pk)
-    return counts
-
-
-def run_requeue(*, run_id: int, lease: str) -> bool:
-    """Give a run back to the queue (its worker is shutting down); it resumes from its checkpoint."""
-    if Run.objects.filter(pk=run_id, lease_owner=lease, status=Run.Status.RUNNING).update(
-            status=Run.Status.QUEUED, lease_owner="", eta_seconds=None, queued_at=timezone.now()):
-        _enqueue(run_id)
-        return True
-    return False
-
-
-def runs_resend_lost(*, now=None) -> int:
-    """Send `train_run` again for queued runs whose message the broker lost; returns how many.
-
-    Redis restarted without its data (or a publish failed while it was down) leaves runs that are
-    `queued` in the database with nothing in the `train` queue: nobody would ever train them. A run
-    queued longer than DLSTUDIO_STALE_AFTER whose message is neither waiting in the queue nor held
-    by a worker gets a new one. A run waiting its turn in a long queue is left alone, since its
-    message is there. Each re-send is one conditional UPDATE of `queued_at`, so two reapers never
-    both send; a duplicate would be harmless anyway (the claim makes a second delivery a no-op).
-    """
-    from workers import broker
-
-    now = now or timezone.now()
-    horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
-    waiting = dict(Run.objects.filter(status=Run.Status.QUEUED, cancel_requested=False, queued_at__lt=horizon)
-                   .values_list("pk", "queued_at"))
-    resent = 0
-    for pk in broker.lost_messages("train", TRAIN_TASK, waiting) if waiting else []:
-        if Run.objects.filter(pk=pk, status=Run.Status.QUEUED, queued_at=waiting[pk]).update(queued_at=now):
-            log.warning("run %s was queued at %s but its message is not in the broker; sending it again",
-                        pk, waiting[pk])
-            _enqueue(pk)
-            resent += 1
-    return resent
+        raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.", code="dataset")
+    starting_run(user, experiment.config)
+    # Lock the experiment so two clicks at once cannot both find no test active (PostgreSQL; SQLite
+    # serialises writes anyway).
+    Experiment.objects.select_for_update().filter(pk=experiment.pk).first()
+    now = timezone.now()
+    experiment.lr_findings.filter(status__in=ACTIVE_FINDINGS, created__lt=now - GIVE_UP_AFTER).update(
+        status=LRFinding.Status.FAILED, finished_at=now,
+        error="It had not finished an hour after it was queued (its worker may have stopped), so it was given up.")
+    if experiment.lr_findings.filter(status__in=ACTIVE_FINDINGS).exists():
+        raise ValidationError("An LR range test of this experiment is already queued or running; "
+                              "wait for it to finish.")
+    finding = LRFinding.objects.create(experiment=experiment, team=experiment.team, created_by=user)
+    broker.send_on_commit(LR_RANGE_TEST_TASK, finding.pk)
+    return finding

@@ -1,43 +1,40 @@
-"""Experiment pages: list, the config form (presets, clone), detail, start a run."""
+"""Experiment pages: list, the config form (presets, clones), detail, and the LR finder's start."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_http_methods, require_safe
 
-from apps.datasets.models import Dataset
-from apps.datasets.selectors import datasets_for
-from apps.teams.models import Membership
-from apps.teams.permissions import has_role, require_role
-from apps.teams.selectors import role_in
+from apps.datasets.selectors import dataset_for, ready_datasets_of
+from apps.runs.selectors import run_for, runs_of_experiment, succeeded_runs_of
+from apps.runs.services import run_start
+from apps.teams.permissions import can_edit, require_editor
+from apps.weights.selectors import imagenet_cache, weights_files_of
 
 from . import charts, services
-from .config_form import DEFAULTS, PRESETS, SECTIONS, ExperimentForm, form_field_of, initial_from
-from .models import Run
-from .selectors import experiment_for, experiments_for, run_for, runs_for
-from .weights import imagenet_cache, weights_files_for
+from .forms import DEFAULTS, PRESETS, SECTIONS, ExperimentForm, form_field_of, initial_from
+from .models import LRFinding
+from .selectors import experiment_for, experiments_with_results, latest_lr_finding
 
-
-def _can_edit(user, team) -> bool:
-    return has_role(role_in(user, team), Membership.Role.EDITOR)
+# The runs the form offers to start from: the newest; an older one is named by id through the API.
+STARTING_RUNS_OFFERED = 200
 
 
 @login_required
 @require_safe
 def experiment_list(request):
-    experiments = (experiments_for(request.user).filter(team=request.team)
-                   .annotate(run_count=Count("runs"), best=Max("runs__best_val_acc")))
-    return render(request, "experiments/list.html", {"experiments": experiments,
-                                                     "can_edit": _can_edit(request.user, request.team)})
+    return render(request, "experiments/list.html", {
+        "experiments": experiments_with_results(request.user, request.team),
+        "can_edit": can_edit(request.user, request.team),
+    })
 
 
 def _form(request, *, data=None, initial=None):
-    datasets = datasets_for(request.user).filter(team=request.team, status=Dataset.Status.READY)
-    runs = runs_for(request.user).filter(team=request.team, status=Run.Status.SUCCEEDED).order_by("-created")[:200]
-    weights_files = weights_files_for(request.user).filter(team=request.team).order_by("arch", "name", "-id")
-    return ExperimentForm(data, initial=initial, datasets=datasets, runs=runs, weights_files=weights_files)
+    return ExperimentForm(data, initial=initial, datasets=ready_datasets_of(request.user, request.team),
+                          runs=succeeded_runs_of(request.user, request.team)[:STARTING_RUNS_OFFERED],
+                          weights_files=weights_files_of(request.user, request.team))
 
 
 def _form_page(request, form, origin):
@@ -87,13 +84,13 @@ def _source(request) -> tuple[dict, str]:
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def experiment_create(request):
-    require_role(request.user, request.team, Membership.Role.EDITOR)
+    require_editor(request.user, request.team)
     if request.method != "POST":
         initial, origin = _starting_point(request)
         return _form_page(request, _form(request, initial=initial), origin)
     form = _form(request, data=request.POST)
     if form.is_valid():
-        dataset = datasets_for(request.user).get(pk=form.cleaned_data["dataset"])
+        dataset = dataset_for(request.user, form.cleaned_data["dataset"])
         try:
             experiment = services.experiment_create(team=request.team, user=request.user, dataset=dataset,
                                                     name=form.cleaned_data["name"], config=form.config(),
@@ -127,34 +124,40 @@ def _warn_if_not_cached(request, experiment) -> None:
 @require_safe
 def experiment_detail(request, experiment_id):
     experiment = experiment_for(request.user, experiment_id)
-    finding = experiment.lr_findings.first()
+    finding = latest_lr_finding(experiment)
     differences = [(key, experiment.config.get(key), DEFAULTS.get(key)) for key in DEFAULTS
                    if experiment.config.get(key) != DEFAULTS.get(key)]
     return render(request, "experiments/detail.html", {
         "experiment": experiment,
         "lr_finding": finding,
         "lr_figure": (charts.lr_finder_figure(finding.lrs, finding.losses, finding.suggested_lr)
-                      if finding and finding.status == "succeeded" else None),
-        "runs": experiment.runs.select_related("created_by").order_by("-created", "-id"),
+                      if finding and finding.status == LRFinding.Status.SUCCEEDED else None),
+        "runs": runs_of_experiment(experiment),
         "differences": differences,
         "sections": SECTIONS,
-        "can_edit": _can_edit(request.user, experiment.team),
+        "can_edit": can_edit(request.user, experiment.team),
     })
 
 
-def _start(request, experiment, overrides=None):
+def _start(request, experiment):
     try:
-        run = services.run_start(experiment=experiment, user=request.user, overrides=overrides)
+        run = run_start(experiment=experiment, user=request.user)
     except ValidationError as exc:
-        messages.error(request, exc.messages[0])
+        messages.error(request, f"Created the experiment {experiment.name}, but no run was started: {exc.messages[0]}")
         return redirect("experiment_detail", experiment_id=experiment.pk)
-    messages.success(request, f"Queued run {run.pk}; a training worker picks it up next.")
+    messages.success(request, f"Created the experiment {experiment.name} and queued run {run.pk}; a training worker "
+                              "picks it up next.")
     return redirect("run_detail", run_id=run.pk)
 
 
 @login_required
 @require_POST
-def experiment_start_run(request, experiment_id):
+def lr_finder_start(request, experiment_id):
     experiment = experiment_for(request.user, experiment_id)
-    require_role(request.user, experiment.team, Membership.Role.EDITOR)
-    return _start(request, experiment)
+    try:
+        services.lr_finding_start(experiment=experiment, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, "Queued an LR range test; a training worker runs it next, in seconds to a minute.")
+    return redirect(reverse("experiment_detail", args=[experiment.pk]) + "#lr-finder")

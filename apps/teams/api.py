@@ -1,8 +1,11 @@
 from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from dlstudio.openapi import errors
 
 from . import login_throttle, services
 from .selectors import teams_for
@@ -13,12 +16,22 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False)
 
 
+class TeamSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=["owner", "editor", "viewer"])
+
+
 class TokenObtainApi(APIView):
     """POST username and password, get a new API token (named after this login)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(request=TokenRequestSerializer, responses={
+        201: inline_serializer("Token", {"token": serializers.CharField(help_text="Shown once; send it as "
+                                                                                   "`Authorization: Token <key>`.")}),
+        **errors(400, _400="The username or password is wrong (or a field is missing).")})
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -35,5 +48,6 @@ class TokenObtainApi(APIView):
 
 
 class TeamListApi(APIView):
+    @extend_schema(responses=TeamSerializer(many=True))
     def get(self, request):
         return Response([{"slug": t.slug, "name": t.name, "role": t.role} for t in teams_for(request.user)])

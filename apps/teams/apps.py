@@ -6,4 +6,4 @@ class TeamsConfig(AppConfig):
     verbose_name = "Teams and accounts"
 
     def ready(self):
-        from . import signals  # noqa: F401  (personal team for every new user)
+        from . import signals  # noqa: F401, PLC0415  (Django's way: connect the handlers once the apps are ready)

@@ -24,3 +24,16 @@ def require_role(user, team, minimum: str) -> str:
     if not has_role(role, minimum):
         raise PermissionDenied(f"You are a {role} of {team.name}; {WHAT_NEEDS[minimum]}.")
     return role
+
+
+def can_edit(user, team) -> bool:
+    """Whether `user` may create and act in `team` (editors and owners; viewers only read)."""
+    return has_role(role_in(user, team), Membership.Role.EDITOR)
+
+
+def require_editor(user, team) -> str:
+    return require_role(user, team, Membership.Role.EDITOR)
+
+
+def require_owner(user, team) -> str:
+    return require_role(user, team, Membership.Role.OWNER)

@@ -3,6 +3,7 @@
 Every later app scopes its querysets with `scoped(qs, user)`, so a cross-team id is simply not
 found (404), exactly like an id that does not exist.
 """
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
@@ -31,6 +32,26 @@ def team_for(user, slug: str) -> Team:
     if team is None:
         raise Http404("No such team.")
     return team
+
+
+def default_team(user, slug: str | None = None) -> Team:
+    """The team an upload goes to: the named one (404 when not the user's), else the user's only team,
+    else their personal one."""
+    if slug:
+        return team_for(user, slug)
+    teams = list(teams_for(user)[:2])
+    if len(teams) == 1:
+        return teams[0]
+    personal = next((team for team in teams if team.personal), None)
+    if personal is None:
+        raise ValidationError("You are in several teams and have no personal one; name the team (its slug).",
+                              code="team")
+    return personal
+
+
+def team_with_slug(slug: str) -> Team | None:
+    """For commands run by an administrator on the machine, who act without a user."""
+    return Team.objects.filter(slug=slug).first()
 
 
 def role_in(user, team: Team) -> str | None:

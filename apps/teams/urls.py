@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
@@ -16,4 +16,6 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("profile/tokens/new", views.token_create, name="token_create"),
     path("profile/tokens/<int:token_id>/revoke", views.token_revoke, name="token_revoke"),
+    path("api/auth/token", api.TokenObtainApi.as_view(), name="api_token"),
+    path("api/teams", api.TeamListApi.as_view(), name="api_teams"),
 ]

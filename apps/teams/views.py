@@ -12,7 +12,7 @@ from . import login_throttle, services
 from .forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamSwitchForm, TokenCreateForm
 from .middleware import SESSION_KEY
 from .models import Membership
-from .permissions import has_role, require_role
+from .permissions import has_role, require_owner
 from .selectors import memberships_of, membership_in, team_for, tokens_for
 
 
@@ -76,7 +76,7 @@ def team_create(request):
 @require_POST
 def member_add(request, slug):
     team = team_for(request.user, slug)
-    require_role(request.user, team, Membership.Role.OWNER)
+    require_owner(request.user, team)
     form = MemberAddForm(request.POST)
     if form.is_valid():
         try:
@@ -94,7 +94,7 @@ def member_add(request, slug):
 @require_POST
 def member_role(request, slug, membership_id):
     team = team_for(request.user, slug)
-    require_role(request.user, team, Membership.Role.OWNER)
+    require_owner(request.user, team)
     membership = membership_in(team, membership_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
@@ -113,7 +113,7 @@ def member_role(request, slug, membership_id):
 @require_POST
 def member_remove(request, slug, membership_id):
     team = team_for(request.user, slug)
-    require_role(request.user, team, Membership.Role.OWNER)
+    require_owner(request.user, team)
     membership = membership_in(team, membership_id)
     try:
         services.member_remove(membership=membership)

@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.archives import class_entries, zip_bytes
+from tests.support.factories import class_entries, zip_bytes
 from tests.support.browser import switch_team
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,18 +4,18 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import switch_team
-from tests.support.datasets import ready_dataset
+from tests.support.factories import ready_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_find_a_learning_rate_and_start_a_new_experiment_with_it(page, live_server, sign_in, world, celery_workers,
                                                                  tmp_path):
-    from apps.experiments import services
+    from apps.experiments.services import experiment_create
 
     dataset = ready_dataset(world.team, tmp_path / "ld.zip")
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="needs a rate", dataset=dataset,
-                                            config={"epochs": 3, "batch_size": 8, "hidden_units": [16]})
+    experiment = experiment_create(team=world.team, user=world.editor, name="needs a rate", dataset=dataset,
+                                   config={"epochs": 3, "batch_size": 8, "hidden_units": [16]})
     sign_in(page, "eddie", world.password)
     switch_team(page, world.team.slug)
     page.goto(f"{live_server.url}/experiments/{experiment.pk}/")

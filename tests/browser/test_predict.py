@@ -1,13 +1,13 @@
-import io
 
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from apps.experiments import services
-from apps.experiments.models import Run
-from tests.support.datasets import ready_dataset
+from apps.experiments.services import experiment_create
+from apps.runs.models import Run
+from apps.runs.services import run_start
+from tests.support.factories import ready_dataset
 from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_predict_images_on_the_page(page, live_server, sign_in, world, celery_workers, tmp_path):
     dataset = ready_dataset(world.team, tmp_path / "ld.zip")
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="light or dark",
-                                            dataset=dataset, config={"epochs": 3, "batch_size": 8})
-    run = services.run_start(experiment=experiment, user=world.editor)
+    experiment = experiment_create(team=world.team, user=world.editor, name="light or dark",
+                                   dataset=dataset, config={"epochs": 3, "batch_size": 8})
+    run = run_start(experiment=experiment, user=world.editor)
     wait_until(lambda: Run.objects.filter(pk=run.pk, status="succeeded").exists(), timeout=120, message="training")
     images = []
     for name, value in (("night.png", 25), ("noon.png", 235)):
@@ -39,9 +39,9 @@ def test_predict_images_on_the_page(page, live_server, sign_in, world, celery_wo
 
 def test_a_non_image_gets_the_reason(page, live_server, sign_in, world, celery_workers, tmp_path):
     dataset = ready_dataset(world.team, tmp_path / "ld.zip")
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="x", dataset=dataset,
-                                            config={"epochs": 1, "batch_size": 8})
-    run = services.run_start(experiment=experiment, user=world.editor)
+    experiment = experiment_create(team=world.team, user=world.editor, name="x", dataset=dataset,
+                                   config={"epochs": 1, "batch_size": 8})
+    run = run_start(experiment=experiment, user=world.editor)
     wait_until(lambda: Run.objects.filter(pk=run.pk, status="succeeded").exists(), timeout=120, message="training")
     text_file = tmp_path / "notes.png"
     text_file.write_bytes(b"just text")

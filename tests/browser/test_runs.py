@@ -2,7 +2,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import switch_team
-from tests.support.datasets import ready_dataset
+from tests.support.factories import ready_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,14 +44,15 @@ def test_define_an_experiment_start_a_run_watch_it_grow_and_see_the_confusion_ma
 
 
 def test_compare_two_runs_from_the_history(page, live_server, sign_in, world, celery_workers, tmp_path):
-    from apps.experiments import services
-    from apps.experiments.models import Run
+    from apps.experiments.services import experiment_create
+    from apps.runs.models import Run
+    from apps.runs.services import run_start
     from tests.support.services import wait_until
 
     dataset = ready_dataset(world.team, tmp_path / "ld.zip")
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="lr sweep", dataset=dataset,
-                                            config={"epochs": 3, "batch_size": 8, "hidden_units": [16]})
-    runs = [services.run_start(experiment=experiment, user=world.editor, overrides={"lr": lr})
+    experiment = experiment_create(team=world.team, user=world.editor, name="lr sweep", dataset=dataset,
+                                   config={"epochs": 3, "batch_size": 8, "hidden_units": [16]})
+    runs = [run_start(experiment=experiment, user=world.editor, overrides={"lr": lr})
             for lr in (0.001, 0.01)]
     wait_until(lambda: Run.objects.filter(status="succeeded").count() == 2, timeout=120, message="both runs")
 

@@ -2,8 +2,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_ingest
-from tests.support.archives import class_entries, zip_bytes
+from apps.datasets.ingest import dataset_ingest
+from tests.support.factories import class_entries, zip_bytes
 
 
 @pytest.fixture(autouse=True)

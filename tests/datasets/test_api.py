@@ -1,9 +1,9 @@
 import pytest
 
-from apps.datasets import storage
+from dlstudio import storage
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_ingest
-from tests.support.archives import class_entries, zip_bytes
+from apps.datasets.ingest import dataset_ingest
+from tests.support.factories import class_entries, zip_bytes
 
 pytestmark = pytest.mark.django_db
 

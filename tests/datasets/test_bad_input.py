@@ -6,8 +6,8 @@ import zipfile
 import pytest
 
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_ingest
-from tests.support.archives import class_entries, png, tar_bytes, zip_bytes
+from apps.datasets.ingest import dataset_ingest
+from tests.support.factories import class_entries, png, tar_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_ingest
-from tests.support.archives import class_entries, zip_bytes
+from apps.datasets.ingest import dataset_ingest
+from tests.support.factories import class_entries, zip_bytes
 
 pytestmark = pytest.mark.django_db
 

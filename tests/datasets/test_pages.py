@@ -2,27 +2,28 @@ import pytest
 from django.urls import reverse
 
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_ingest
-from tests.support.web import login
+from apps.datasets.ingest import dataset_ingest
+from tests.support.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def test_list_shows_the_teams_datasets(client, world, ready_dataset):
-    page = login(client, world.viewer, world).get(reverse("dataset_list")).content.decode()
+    page = sign_in(client, world.viewer, world.team).get(reverse("dataset_list")).content.decode()
     assert "Pets" in page and "ready" in page
 
 
 def test_empty_list_offers_the_sample_to_editors_only(client, world):
-    page = login(client, world.editor, world).get(reverse("dataset_list")).content.decode()
+    page = sign_in(client, world.editor, world.team).get(reverse("dataset_list")).content.decode()
     assert 'id="sample-dataset"' in page
     client.logout()
-    page = login(client, world.viewer, world).get(reverse("dataset_list")).content.decode()
+    page = sign_in(client, world.viewer, world.team).get(reverse("dataset_list")).content.decode()
     assert 'id="sample-dataset"' not in page
 
 
 def test_detail_page_has_charts_health_mean_image_and_gallery(client, world, ready_dataset):
-    page = login(client, world.viewer, world).get(reverse("dataset_detail", args=[ready_dataset.pk])).content.decode()
+    signed_in = sign_in(client, world.viewer, world.team)
+    page = signed_in.get(reverse("dataset_detail", args=[ready_dataset.pk])).content.decode()
     assert 'id="chart-classes"' in page and 'id="chart-sizes"' in page
     assert 'id="health"' in page and reverse("dataset_mean_image", args=[ready_dataset.pk]) in page
     assert page.count('class="thumb"') == 24
@@ -30,7 +31,7 @@ def test_detail_page_has_charts_health_mean_image_and_gallery(client, world, rea
 
 
 def test_gallery_filters_by_class_and_split(client, world, ready_dataset):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     url = reverse("dataset_detail", args=[ready_dataset.pk])
     assert c.get(url, {"label": 1}).content.decode().count('class="thumb"') == 12
     train_dogs = ready_dataset.images.filter(label=1, split=0).count()
@@ -38,7 +39,7 @@ def test_gallery_filters_by_class_and_split(client, world, ready_dataset):
 
 
 def test_thumbnails_and_mean_image_are_png_with_nosniff(client, world, ready_dataset):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     for url in [reverse("dataset_thumbnail", args=[ready_dataset.pk, 0]),
                 reverse("dataset_mean_image", args=[ready_dataset.pk])]:
         response = c.get(url)
@@ -49,7 +50,7 @@ def test_thumbnails_and_mean_image_are_png_with_nosniff(client, world, ready_dat
 
 
 def test_outsider_gets_404_on_every_dataset_page(client, world, ready_dataset):
-    c = login(client, world.outsider, world)
+    c = sign_in(client, world.outsider, world.team)
     for url in [reverse("dataset_detail", args=[ready_dataset.pk]),
                 reverse("dataset_thumbnail", args=[ready_dataset.pk, 0]),
                 reverse("dataset_mean_image", args=[ready_dataset.pk])]:
@@ -59,7 +60,7 @@ def test_outsider_gets_404_on_every_dataset_page(client, world, ready_dataset):
 
 
 def test_viewer_cannot_upload_delete_or_make_the_sample(client, world, ready_dataset):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     assert c.get(reverse("dataset_upload")).status_code == 403
     assert c.post(reverse("dataset_delete", args=[ready_dataset.pk])).status_code == 403
     assert c.post(reverse("dataset_sample")).status_code == 403
@@ -75,9 +76,9 @@ def test_anonymous_is_sent_to_login(client, ready_dataset):
 def test_upload_form_without_javascript(client, world):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from tests.support.archives import class_entries, zip_bytes
+    from tests.support.factories import class_entries, zip_bytes
 
-    c = login(client, world.editor, world)
+    c = sign_in(client, world.editor, world.team)
     response = c.post(reverse("dataset_upload"), {
         "archive": SimpleUploadedFile("pets.zip", zip_bytes(class_entries())), "name": "Pets",
         "val_fraction": "0.2", "test_fraction": "0.1", "resize_mode": "crop", "color": "grayscale", "seed": "0"})
@@ -92,7 +93,7 @@ def test_upload_form_without_javascript(client, world):
 def test_upload_form_shows_a_bad_archive_beside_the_field(client, world):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    c = login(client, world.editor, world)
+    c = sign_in(client, world.editor, world.team)
     response = c.post(reverse("dataset_upload"), {
         "archive": SimpleUploadedFile("x.zip", b"nope"), "name": "X", "val_fraction": "0.2",
         "test_fraction": "0.1", "resize_mode": "squash", "color": "auto", "seed": "0"})
@@ -101,7 +102,7 @@ def test_upload_form_shows_a_bad_archive_beside_the_field(client, world):
 
 
 def test_sample_dataset_is_real_digits_through_the_same_ingest(client, world):
-    c = login(client, world.editor, world)
+    c = sign_in(client, world.editor, world.team)
     c.post(reverse("dataset_sample"))
     dataset = Dataset.objects.get()
     dataset_ingest(dataset_id=dataset.pk)

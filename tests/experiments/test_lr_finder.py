@@ -1,4 +1,4 @@
-"""The LR finder in-process: the service the `train_lr_range_test` task calls (without a broker), the
+"""The LR finder in-process: the job the `experiments.lr_range_test` task runs (without a broker), the
 button on the experiment page, the API, and the link that carries the suggestion into the form."""
 import json
 import math
@@ -9,11 +9,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.experiments import services
-from apps.experiments.lr_finding import GIVE_UP_AFTER, MIN_STEPS, lr_finding_run, lr_finding_start
+from apps.experiments.lr_finder import MIN_STEPS, lr_finding_run
 from apps.experiments.models import LRFinding
-from tests.experiments.conftest import QUICK
-from tests.support.web import login
+from apps.experiments.services import GIVE_UP_AFTER, experiment_create, lr_finding_start
+from tests.support.factories import QUICK
+from tests.support.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -79,8 +79,8 @@ def test_viewers_cannot_start_one_and_the_dataset_must_be_ready(world, experimen
 
 def test_missing_imagenet_weights_fail_with_the_engines_sentence(world, dataset, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty cache, whatever this machine has
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="transfer", dataset=dataset,
-                                            config={**QUICK, "arch": "resnet18", "pretrained": "imagenet"})
+    experiment = experiment_create(team=world.team, user=world.editor, name="transfer", dataset=dataset,
+                                   config={**QUICK, "arch": "resnet18", "pretrained": "imagenet"})
     finding = lr_finding_start(experiment=experiment, user=world.editor)
     assert lr_finding_run(finding_id=finding.pk, worker="w1@test") == "failed"
     finding.refresh_from_db()
@@ -99,7 +99,7 @@ def test_a_deleted_dataset_fails_with_a_sentence(world, experiment, dataset):
 
 def test_non_finite_losses_are_stored_as_null(world, experiment, monkeypatch):
     from workers import engine
-    from workers.engine.lr_finder import LRRangeResult
+    from workers.engine.train.lr_finder import LRRangeResult
 
     lrs = [10 ** (-7 + i / 4) for i in range(30)]
     losses = [1.0 - i / 100 for i in range(30)]
@@ -116,7 +116,7 @@ def test_non_finite_losses_are_stored_as_null(world, experiment, monkeypatch):
 # --- the page -----------------------------------------------------------------------------------
 
 def test_the_button_queues_a_test_and_the_section_polls_until_it_is_done(client, world, experiment):
-    c = login(client, world.editor, world)
+    c = sign_in(client, world.editor, world.team)
     page = c.get(reverse("experiment_detail", args=[experiment.pk])).content.decode()
     assert 'id="lr-finder-start"' in page and "No range test of this experiment yet" in page
     assert "plotly" not in page and "lr_finder.js" not in page
@@ -132,7 +132,7 @@ def test_the_button_queues_a_test_and_the_section_polls_until_it_is_done(client,
 
 
 def test_a_finished_test_shows_the_chart_and_the_suggestion_carries_into_the_form(client, world, experiment, finding):
-    c = login(client, world.editor, world)
+    c = sign_in(client, world.editor, world.team)
     page = c.get(reverse("experiment_detail", args=[experiment.pk])).content.decode()
     assert 'data-status="succeeded"' in page and 'id="chart-lr-finder"' in page
     assert "plotly/plotly.min.js" in page and "js/charts.js" in page and "js/lr_finder.js" not in page
@@ -150,13 +150,15 @@ def test_a_finished_test_shows_the_chart_and_the_suggestion_carries_into_the_for
 def test_a_failed_test_shows_its_error(client, world, experiment):
     finding = lr_finding_start(experiment=experiment, user=world.editor)
     LRFinding.objects.filter(pk=finding.pk).update(status="failed", error="The device ran out of memory; lower it.")
-    page = login(client, world.viewer, world).get(reverse("experiment_detail", args=[experiment.pk])).content.decode()
+    signed_in = sign_in(client, world.viewer, world.team)
+    page = signed_in.get(reverse("experiment_detail", args=[experiment.pk])).content.decode()
     assert 'id="lr-finder-error">The device ran out of memory; lower it.<' in page
     assert "lr_finder.js" not in page and "plotly" not in page
 
 
 def test_viewers_see_the_result_but_no_button_and_no_link(client, world, experiment, finding):
-    page = login(client, world.viewer, world).get(reverse("experiment_detail", args=[experiment.pk])).content.decode()
+    signed_in = sign_in(client, world.viewer, world.team)
+    page = signed_in.get(reverse("experiment_detail", args=[experiment.pk])).content.decode()
     assert 'id="chart-lr-finder"' in page and 'id="lr-finder-suggested"' in page
     assert 'id="lr-finder-start"' not in page and 'id="lr-finder-use"' not in page
 
@@ -187,7 +189,7 @@ def test_the_api_starts_one_and_reads_the_latest_with_its_figure(world, experime
 # --- who may do what ----------------------------------------------------------------------------
 
 def test_outsider_gets_404_everywhere(client, world, experiment, finding, api_as):
-    c = login(client, world.outsider, world)
+    c = sign_in(client, world.outsider, world.team)
     assert c.post(reverse("lr_finder_start", args=[experiment.pk])).status_code == 404
     api, url = api_as(world.outsider), reverse("api_lr_finder", args=[experiment.pk])
     for answer in (api.get(url), api.post(url)):
@@ -196,7 +198,7 @@ def test_outsider_gets_404_everywhere(client, world, experiment, finding, api_as
 
 
 def test_viewer_gets_403_on_starting(client, world, experiment, api_as):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     assert c.post(reverse("lr_finder_start", args=[experiment.pk])).status_code == 403
     answer = api_as(world.viewer).post(reverse("api_lr_finder", args=[experiment.pk]))
     assert answer.status_code == 403 and "only editors and owners" in answer.json()["error"]
@@ -217,4 +219,5 @@ def test_anonymous_is_sent_to_login_or_told_to_sign_in(client, experiment, api_a
 
 
 def test_starting_is_post_only(client, world, experiment):
-    assert login(client, world.editor, world).get(reverse("lr_finder_start", args=[experiment.pk])).status_code == 405
+    signed_in = sign_in(client, world.editor, world.team)
+    assert signed_in.get(reverse("lr_finder_start", args=[experiment.pk])).status_code == 405

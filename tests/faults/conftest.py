@@ -1,8 +1,8 @@
 import pytest
 
-from apps.experiments import services
-from apps.experiments.models import Run
-from tests.support.datasets import ready_dataset
+from apps.experiments.services import experiment_create
+from apps.runs.models import Run
+from apps.runs.services import run_start
 from tests.support.services import wait_until
 from tests.support.stack import Stack, point_celery_at
 
@@ -29,15 +29,10 @@ def stack(transactional_db, worker_env, redis_server, tmp_path):
             session.beat.start()
 
 
-@pytest.fixture
-def dataset(world, tmp_path):
-    return ready_dataset(world.team, tmp_path / "light-dark.zip")
-
-
 def start(world, dataset, config, *, name="exp") -> Run:
-    experiment = services.experiment_create(team=world.team, user=world.editor, name=name, dataset=dataset,
-                                            config=config)
-    return services.run_start(experiment=experiment, user=world.editor)
+    experiment = experiment_create(team=world.team, user=world.editor, name=name, dataset=dataset,
+                                   config=config)
+    return run_start(experiment=experiment, user=world.editor)
 
 
 def fresh(run) -> Run:

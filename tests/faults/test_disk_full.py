@@ -11,16 +11,21 @@ import subprocess
 import pytest
 
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_create, dataset_ingest
-from apps.experiments import services
-from apps.experiments.models import EpochMetric
-from apps.experiments.training import run_train
-from apps.datasets import storage
-from tests.support.datasets import OPTIONS, light_and_dark_zip, ready_dataset
+from apps.datasets import ingest
+from apps.datasets.ingest import dataset_ingest
+from apps.datasets.services import dataset_create
+from apps.experiments.services import experiment_create
+from apps.runs.models import EpochMetric
+from apps.runs.services import run_start
+from apps.runs.training import run_train
+from dlstudio import storage
+from tests.support.factories import OPTIONS, light_and_dark_zip, ready_dataset
 from tests.support.diskfull import with_file_size_limit
-from workers.engine import loop, packing
-from workers.engine.checkpoint import load_checkpoint, save_checkpoint
-from workers.engine.packing import IngestError, PackOptions
+from workers.engine.ingest import pipeline
+from workers.engine.train import loop
+from workers.engine.train.checkpoint import load_checkpoint, save_checkpoint
+from workers.engine.errors import IngestError
+from workers.engine.ingest.pipeline import PackOptions
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +40,13 @@ def files_under(directory) -> list[str]:
 
 def test_a_full_disk_while_packing_fails_the_dataset_with_a_sentence_and_leaves_no_file(
         world, isolated_data_dir, monkeypatch, tmp_path):
-    real = packing.build_pack
+    real = pipeline.build_pack
 
     def on_a_full_disk(source, out_dir, options, *, limits=None, on_progress=None, processes=None):
         # The child cannot report progress: that writes to the database.
         return with_file_size_limit(LIMIT, real, source, out_dir, options, limits=limits, processes=processes)
 
-    monkeypatch.setattr(packing, "build_pack", on_a_full_disk)
+    monkeypatch.setattr(ingest, "build_pack", on_a_full_disk)  # where the ingest job finds it
     dataset = dataset_create(team=world.team, user=world.editor, name="big", options=OPTIONS,
                              source_path=light_and_dark_zip(tmp_path / "big.zip", **BIG))
     dataset_ingest(dataset_id=dataset.pk)
@@ -57,15 +62,15 @@ def test_the_engine_leaves_no_partial_pack_when_the_image_file_cannot_be_made(tm
     out.parent.mkdir()
     source = light_and_dark_zip(tmp_path / "big.zip", **BIG)
     with pytest.raises(IngestError, match="^The disk is full: "):
-        with_file_size_limit(LIMIT, packing.build_pack, source, out, PackOptions(), processes=1)
+        with_file_size_limit(LIMIT, pipeline.build_pack, source, out, PackOptions(), processes=1)
     assert files_under(out.parent) == [] and list(out.parent.iterdir()) == []  # no `pack.partial` either
 
 
 def test_a_full_disk_while_writing_a_checkpoint_fails_the_run_and_keeps_the_previous_checkpoint(
         world, isolated_data_dir, monkeypatch, tmp_path):
     dataset = ready_dataset(world.team, tmp_path / "light-dark.zip")
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="x", dataset=dataset,
-                                            config={"epochs": 5, "batch_size": 8, "hidden_units": [16], "seed": 1})
+    experiment = experiment_create(team=world.team, user=world.editor, name="x", dataset=dataset,
+                                   config={"epochs": 5, "batch_size": 8, "hidden_units": [16], "seed": 1})
     real = loop.save_checkpoint
 
     def disk_full_from_epoch_3(state, path):
@@ -74,7 +79,7 @@ def test_a_full_disk_while_writing_a_checkpoint_fails_the_run_and_keeps_the_prev
         return with_file_size_limit(1024, real, state, path)
 
     monkeypatch.setattr(loop, "save_checkpoint", disk_full_from_epoch_3)
-    run = services.run_start(experiment=experiment, user=world.editor)
+    run = run_start(experiment=experiment, user=world.editor)
     assert run_train(run_id=run.pk, worker="w@test") == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and run.lease_owner == ""
@@ -111,7 +116,7 @@ def test_packing_onto_a_really_full_disk_is_the_same_sentence_not_a_crash(tiny_d
     memory-mapped write into a hole of the file (SIGBUS on a full disk) would fail the test, not pytest."""
     source = light_and_dark_zip(tmp_path / "big.zip", per_class=40, size=128)
     with pytest.raises(IngestError, match="^The disk is full: "):
-        with_file_size_limit(None, packing.build_pack, source, tiny_disk / "pack", PackOptions(), processes=1)
+        with_file_size_limit(None, pipeline.build_pack, source, tiny_disk / "pack", PackOptions(), processes=1)
     assert files_under(tiny_disk) == []
 
 

@@ -4,9 +4,8 @@ import json
 import pytest
 from kombu import Connection
 
-from apps.experiments import services
-from apps.experiments.models import EpochMetric, Run
-from apps.experiments.training import FAULT_KILL_AT_EPOCH
+from apps.runs.models import EpochMetric, Run
+from apps.runs.services import TRAIN_TASK
 from tests.support.services import wait_until
 from workers import broker
 
@@ -23,8 +22,8 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
     stack.start_redis()
     stack.start_general()
     stack.start_beat()
-    dying = {FAULT_KILL_AT_EPOCH: str(DIES_AT)}
-    trainer = stack.start_trainer(env=dying)
+    dying = {"env": {"DLSTUDIO_TEST_DIE_AT_EPOCH": str(DIES_AT)}, "app": "tests.support.dying_worker"}
+    trainer = stack.start_trainer(**dying)
     stack.wait_ready()
     run = start(world, dataset, CONFIG)
 
@@ -36,7 +35,7 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
         if trainer.proc.poll() is not None:
             deaths.append(trainer.proc.returncode)
             assert len(deaths) <= Run.MAX_ATTEMPTS, f"killed {len(deaths)} times\n{stack.logs()}"
-            trainer = stack.start_trainer(env=dying, wait=False)
+            trainer = stack.start_trainer(**dying, wait=False)
         return fresh(run).status in Run.FINISHED_STATUSES
 
     wait_until(ended, timeout=150, interval=0.1, message="the run to be given up\n" + stack.logs())
@@ -59,9 +58,9 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
     # after the visibility timeout (a week). Do that now, as kombu does it: the worker, still armed to
     # die at epoch 2, turns each one away at the claim, and lives.
     # (Counted by task: the general worker's reaper message is unacknowledged while it runs, too.)
-    held = sum(1 for raw in client.hvals("unacked") if json.loads(raw)[0]["headers"]["task"] == services.TRAIN_TASK)
+    held = sum(1 for raw in client.hvals("unacked") if json.loads(raw)[0]["headers"]["task"] == TRAIN_TASK)
     assert held == Run.MAX_ATTEMPTS
-    assert set(broker.messages("train", services.TRAIN_TASK)) == {run.pk}
+    assert set(broker.messages("train", TRAIN_TASK)) == {run.pk}
     trainer.wait_ready(stack.app)
     with Connection(stack.redis.url, transport_options={"visibility_timeout": 0}) as conn:
         conn.default_channel.qos.restore_visible(num=100)
@@ -69,9 +68,9 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
                message="the redelivered messages to be turned away\n" + trainer.log()[-3000:])
     assert trainer.proc.poll() is None and len(deaths) == Run.MAX_ATTEMPTS
     assert fresh(run).status == "failed" and EpochMetric.objects.filter(run=run).count() == 1
-    wait_until(lambda: broker.messages("train", services.TRAIN_TASK) == {}, timeout=10,
+    wait_until(lambda: broker.messages("train", TRAIN_TASK) == {}, timeout=10,
                message="every message acknowledged")
 
 
 def reaper_rounds(stack) -> int:
-    return sum(1 for line in stack.general.log().splitlines() if "reap_stale_runs[" in line and "succeeded" in line)
+    return sum(1 for line in stack.general.log().splitlines() if "runs.reap[" in line and "succeeded" in line)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps.datasets import storage
+from dlstudio import storage
 from apps.datasets.models import Dataset
 from apps.datasets.services import INGEST_LOST_SENTENCE, dataset_create
 from tests.support.services import wait_until

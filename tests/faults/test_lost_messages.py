@@ -7,7 +7,8 @@ from django.utils import timezone
 from workers import broker
 
 QUEUED = timezone.now()
-BEFORE, AFTER = (QUEUED - timezone.timedelta(seconds=60)).timestamp(), (QUEUED + timezone.timedelta(seconds=1)).timestamp()
+BEFORE = (QUEUED - timezone.timedelta(seconds=60)).timestamp()
+AFTER = (QUEUED + timezone.timedelta(seconds=1)).timestamp()
 
 
 @pytest.fixture

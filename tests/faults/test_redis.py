@@ -5,9 +5,9 @@ from django.utils import timezone
 
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_create
-from apps.experiments import services
-from apps.experiments.models import EpochMetric, Run
-from tests.support.datasets import OPTIONS, light_and_dark_zip
+from apps.runs.models import EpochMetric, Run
+from apps.runs.services import TRAIN_TASK, runs_resend_lost
+from tests.support.factories import OPTIONS, QUICK, light_and_dark_zip
 from tests.support.services import wait_until
 from workers import broker
 
@@ -15,7 +15,7 @@ from .conftest import fresh, start, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-QUICK = {"epochs": 3, "batch_size": 8, "hidden_units": [16], "seed": 1}
+THREE_EPOCHS = {**QUICK, "epochs": 3}
 
 
 def epochs_of(run) -> list[int]:
@@ -36,19 +36,19 @@ def test_redis_restarted_during_a_run(world, dataset, stack, keep_data):
     trainer = stack.start_trainer()
     stack.wait_ready()
     epochs = 150
-    run = start(world, dataset, {**QUICK, "epochs": epochs})
+    run = start(world, dataset, {**THREE_EPOCHS, "epochs": epochs})
     wait_for(run, lambda r: r.status == "running" and r.epoch >= 2, timeout=120, message="a few epochs")
 
     stack.redis.restart(keep_data=keep_data)
     assert fresh(run).status == "running" and fresh(run).epoch < epochs  # the restart happened mid-run
 
     # Queued after the restart: the worker must have reconnected to get it.
-    after = start(world, dataset, QUICK, name="after the restart")
+    after = start(world, dataset, THREE_EPOCHS, name="after the restart")
     run = wait_for(run, lambda r: r.status in Run.FINISHED_STATUSES, timeout=180, message="the run to end")
     after = wait_for(after, lambda r: r.status in Run.FINISHED_STATUSES, timeout=120,
                      message="the run queued after the restart to end\n" + stack.logs())
     assert_trained_once(run, epochs)
-    assert_trained_once(after, QUICK["epochs"])
+    assert_trained_once(after, THREE_EPOCHS["epochs"])
     assert fresh(run).attempt == 1 and fresh(after).attempt == 1
     assert trainer.proc.poll() is None and after.worker == trainer.name  # the same worker, reconnected
     nothing_left_to_train_twice()
@@ -61,16 +61,17 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
     stack.start_general()
     stack.start_beat()
     stack.wait_ready()
-    first, second = start(world, dataset, QUICK, name="first"), start(world, dataset, QUICK, name="second")
-    assert set(broker.messages("train", services.TRAIN_TASK)) == {first.pk, second.pk}
+    first = start(world, dataset, THREE_EPOCHS, name="first")
+    second = start(world, dataset, THREE_EPOCHS, name="second")
+    assert set(broker.messages("train", TRAIN_TASK)) == {first.pk, second.pk}
 
     # A run waiting its turn is left alone, however long it waits: its message is there.
     later = timezone.now() + timezone.timedelta(seconds=3600)
-    assert services.runs_resend_lost(now=later) == 0
+    assert runs_resend_lost(now=later) == 0
     assert stack.redis.client().llen("train") == 2
 
     stack.redis.restart(keep_data=False)
-    assert broker.messages("train", services.TRAIN_TASK) == {}
+    assert broker.messages("train", TRAIN_TASK) == {}
 
     # Started while Redis is down: the answer is still 201, the run is queued in the database.
     stack.redis.kill()
@@ -90,7 +91,7 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
     for run in (first, second, third):
         wait_for(run, lambda r: r.status in Run.FINISHED_STATUSES, timeout=120,
                  message=f"run {run.pk} to be sent again and trained\n" + stack.logs())
-        assert_trained_once(run, QUICK["epochs"])
+        assert_trained_once(run, THREE_EPOCHS["epochs"])
         assert fresh(run).attempt == 1 and fresh(run).worker == trainer.name  # not a failed attempt
     assert "sending it again" in stack.general.log()
     upload = wait_until(lambda: Dataset.objects.filter(pk=upload.pk, status="ready").first(), timeout=60,
@@ -102,5 +103,5 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
 def nothing_left_to_train_twice():
     """No message for a finished run waits in the queue or sits unacknowledged (a worker acknowledges
     a message just after the run's row says it ended: wait for that)."""
-    wait_until(lambda: broker.messages("train", services.TRAIN_TASK) == {}, timeout=10,
+    wait_until(lambda: broker.messages("train", TRAIN_TASK) == {}, timeout=10,
                message="the train queue to be empty and every message acknowledged")

@@ -8,9 +8,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from apps.experiments.models import EpochMetric, Run
+from apps.runs.models import EpochMetric, Run
 from apps.teams.models import Membership
-from tests.support.web import login
+from tests.support.factories import sign_in
 
 from .conftest import fresh, start, wait_for
 
@@ -36,7 +36,7 @@ def test_two_workers_and_four_web_clients_write_at_once(world, dataset, stack, a
     failures, answers, done = [], [], threading.Event()
 
     def hammer(i, user):
-        api, page = api_as(user), login(Client(), user, world)
+        api, page = api_as(user), sign_in(Client(), user, world.team)
         count, after = 0, {run.pk: 0 for run in runs}
         try:
             while not done.is_set():

@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset
 from apps.teams.services import token_create
-from tests.support.archives import class_entries, zip_bytes
+from tests.support.factories import class_entries, zip_bytes
 from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -1,22 +1,22 @@
 """The LR finder through real Redis and a real training worker: started from the API, run by the
-`train_lr_range_test` task on the `train` queue, shown on the experiment page."""
+`experiments.lr_range_test` task on the `train` queue, shown on the experiment page."""
 import pytest
 from django.urls import reverse
 
-from apps.experiments import services
-from tests.support.datasets import ready_dataset
+from apps.experiments.services import experiment_create
+from tests.support.factories import QUICK, ready_dataset
 from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-QUICK = {"epochs": 3, "batch_size": 8, "hidden_units": [16], "seed": 1}
+THREE_EPOCHS = {**QUICK, "epochs": 3}
 
 
 def test_a_range_test_started_from_the_api_ends_on_the_experiment_page(client, world, tmp_path, celery_workers,
                                                                         api_as):
     dataset = ready_dataset(world.team, tmp_path / "light-dark.zip")
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="exp", dataset=dataset,
-                                            config=QUICK)
+    experiment = experiment_create(team=world.team, user=world.editor, name="exp", dataset=dataset,
+                                   config=THREE_EPOCHS)
     api, url = api_as(world.editor), f"/api/experiments/{experiment.pk}/lr-finder"
     started = api.post(url)
     assert started.status_code == 201 and started.json()["status"] == "queued"
@@ -27,7 +27,7 @@ def test_a_range_test_started_from_the_api_ends_on_the_experiment_page(client, w
     assert body["id"] == started.json()["id"] and len(body["lrs"]) == len(body["losses"]) > 0
     assert body["lrs"][0] <= body["suggested_lr"] <= body["lrs"][-1]
     assert body["figure"]["layout"]["xaxis"]["type"] == "log"
-    assert "train_lr_range_test" in celery_workers.train.log()
+    assert "experiments.lr_range_test" in celery_workers.train.log()
 
     assert client.login(username="eddie", password=world.password)
     page = client.get(reverse("experiment_detail", args=[experiment.pk])).content.decode()

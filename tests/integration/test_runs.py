@@ -4,27 +4,23 @@ import signal
 import pytest
 from rest_framework.test import APIClient
 
-from apps.experiments import services
-from apps.experiments.models import EpochMetric, Evaluation, Run
+from apps.experiments.services import experiment_create
+from apps.runs.models import EpochMetric, Evaluation, Run
+from apps.runs.services import run_cancel, run_start
 from apps.teams.services import token_create
-from tests.support.datasets import ready_dataset
+from tests.support.factories import QUICK
 from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-QUICK = {"epochs": 3, "batch_size": 8, "hidden_units": [16], "seed": 1}
-LONG = {**QUICK, "epochs": 1000}
-
-
-@pytest.fixture
-def dataset(world, tmp_path):
-    return ready_dataset(world.team, tmp_path / "light-dark.zip")
+THREE_EPOCHS = {**QUICK, "epochs": 3}
+LONG = {**THREE_EPOCHS, "epochs": 1000}
 
 
 def start(world, dataset, config) -> Run:
-    experiment = services.experiment_create(team=world.team, user=world.editor, name="exp", dataset=dataset,
-                                            config=config)
-    return services.run_start(experiment=experiment, user=world.editor)
+    experiment = experiment_create(team=world.team, user=world.editor, name="exp", dataset=dataset,
+                                   config=config)
+    return run_start(experiment=experiment, user=world.editor)
 
 
 def fresh(run) -> Run:
@@ -41,7 +37,7 @@ def worker_of(run, celery_workers):
 
 
 def test_a_run_goes_queued_running_succeeded(world, dataset, celery_workers):
-    run = start(world, dataset, QUICK)
+    run = start(world, dataset, THREE_EPOCHS)
     seen = set()
 
     def done(r):
@@ -69,7 +65,7 @@ def test_cancel_reaches_cancelled_within_seconds(world, dataset, celery_workers)
 
 def test_kill_9_mid_run_then_a_fresh_worker_resumes_from_the_checkpoint(world, dataset, celery_workers):
     epochs = 300
-    run = start(world, dataset, {**QUICK, "epochs": epochs})
+    run = start(world, dataset, {**THREE_EPOCHS, "epochs": epochs})
     run = wait_for(run, lambda r: r.status == "running" and r.epoch >= 3, timeout=120, message="a few epochs")
     victim = worker_of(run, celery_workers)
     victim.signal(signal.SIGKILL)
@@ -95,13 +91,13 @@ def test_two_training_workers_take_two_runs_at_once(world, dataset, celery_worke
     second = wait_for(second, lambda r: r.status == "running", timeout=120, message="the second run to start")
     assert first.worker != second.worker
     for run in (first, second):
-        services.run_cancel(run=run)
+        run_cancel(run=run)
     for run in (first, second):
         wait_for(run, lambda r: r.status == "cancelled", timeout=30, message="the runs to be cancelled")
 
 
 def test_sigterm_checkpoints_and_requeues_the_run(world, dataset, celery_workers):
-    run = start(world, dataset, {**QUICK, "epochs": 400})
+    run = start(world, dataset, {**THREE_EPOCHS, "epochs": 400})
     run = wait_for(run, lambda r: r.status == "running" and r.epoch >= 2, timeout=120, message="a few epochs")
     victim = worker_of(run, celery_workers)
     victim.signal(signal.SIGTERM)

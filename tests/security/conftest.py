@@ -6,23 +6,18 @@ one of every kind of object a URL can name: a ready dataset, an experiment, a ru
 It is built inside a transaction that is rolled back after the module; each test runs in a savepoint
 inside it (pytest-django), so a test that changes something changes it for itself only.
 """
-import io
-import zipfile
 from contextlib import contextmanager
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from django.apps import apps
 from django.db import transaction
 from django.test import Client, override_settings
-from PIL import Image
 
+from tests.support.factories import OPTIONS, PASSWORD, QUICK, light_and_dark_zip, sign_in, trained_run
 from tests.support.services import wait_until
 
-QUICK = {"epochs": 2, "batch_size": 8, "hidden_units": [16], "seed": 1}
 FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-PASSWORD = "a-long-test-password"
 
 # Each object kwarg of the URL configuration, and the object of `objects` it names. A route with a
 # kwarg missing here fails every sweep (test_idor.py::test_every_object_kwarg_has_an_object too).
@@ -42,44 +37,17 @@ def kwarg_values(objects) -> dict:
     return {name: value(objects) for name, value in OBJECT_KWARGS.items()}
 
 
-def labelled_zip(path, classes=("dark", "light"), per_class=20, size=8, first_name=None):
-    """Classes a CNN separates in an epoch: dark and light noisy squares, under any folder names
-    (`first_name`: the file name of each class's first image)."""
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(path, "w") as archive:
-        for label, base in zip(classes, (50, 200)):
-            for i in range(per_class):
-                pixels = np.clip(base + rng.normal(0, 25, (size, size)), 0, 255).astype(np.uint8)
-                out = io.BytesIO()
-                Image.fromarray(pixels, mode="L").save(out, format="PNG")
-                name = first_name if first_name and i == 0 else f"{i:03d}.png"
-                archive.writestr(f"{label}/{name}", out.getvalue())
-    return path
-
-
-def trained_run(experiment, user):
-    from apps.experiments import services
-    from apps.experiments.models import Run
-    from apps.experiments.training import run_train
-
-    run = services.run_start(experiment=experiment, user=user)
-    run_train(run_id=run.pk, worker="w@test")
-    wait_until(lambda: Run.objects.filter(pk=run.pk, status__in=Run.FINISHED_STATUSES).exists(), timeout=120,
-               message="the run to be trained")
-    run.refresh_from_db()
-    assert run.status == Run.Status.SUCCEEDED, run.error
-    return run
-
-
 def build_world(tmp_path, *, classes=("dark", "light"), names=None, runs=1, first_image_name=None):
     """Users, teams and one object of each kind (`runs` trained runs); `names` overrides the names people
     see (keys: the usernames olivia, eddie, vera, oscar; team, dataset, experiment, weights, token)."""
     from django.contrib.auth import get_user_model
 
     from apps.datasets.models import Dataset
-    from apps.datasets.services import dataset_create, dataset_ingest
-    from apps.experiments import services
-    from apps.experiments.models import LRFinding, WeightsFile
+    from apps.datasets.ingest import dataset_ingest
+    from apps.datasets.services import dataset_create
+    from apps.experiments.models import LRFinding
+    from apps.experiments.services import experiment_create
+    from apps.weights.models import WeightsFile
     from apps.teams.models import Membership
     from apps.teams.services import team_create, token_create
 
@@ -92,11 +60,9 @@ def build_world(tmp_path, *, classes=("dark", "light"), names=None, runs=1, firs
     Membership.objects.create(team=team, user=viewer, role=Membership.Role.VIEWER)
     other_team = team_create(name="Other Lab", owner=outsider)
 
-    options = {"val_fraction": 0.2, "test_fraction": 0.2, "image_size": None, "resize_mode": "squash",
-               "color": "auto", "seed": 0}
-    dataset = dataset_create(team=team, user=editor, name=names.get("dataset", "Light and dark"), options=options,
-                             source_path=labelled_zip(tmp_path / "classes.zip", classes,
-                                                                     first_name=first_image_name))
+    dataset = dataset_create(team=team, user=editor, name=names.get("dataset", "Light and dark"), options=OPTIONS,
+                             source_path=light_and_dark_zip(tmp_path / "classes.zip", classes=classes, per_class=20,
+                                                            first_name=first_image_name))
     # In this process; where worker processes run (a committed world) one of them may claim it first.
     dataset_ingest(dataset_id=dataset.pk)
     wait_until(lambda: Dataset.objects.filter(pk=dataset.pk).exclude(status=Dataset.Status.INGESTING).exists(),
@@ -104,8 +70,8 @@ def build_world(tmp_path, *, classes=("dark", "light"), names=None, runs=1, firs
     dataset.refresh_from_db()
     assert dataset.status == Dataset.Status.READY, dataset.error
 
-    experiment = services.experiment_create(team=team, user=editor, name=names.get("experiment", "quick"),
-                                            dataset=dataset, config=QUICK)
+    experiment = experiment_create(team=team, user=editor, name=names.get("experiment", "quick"),
+                                   dataset=dataset, config=QUICK)
     runs = [trained_run(experiment, editor) for _ in range(runs)]
     run = runs[0]
     LRFinding.objects.create(experiment=experiment, team=team, created_by=editor, status=LRFinding.Status.SUCCEEDED,
@@ -139,13 +105,7 @@ def objects(django_db_setup, django_db_blocker, tmp_path_factory):
 def signed_in(objects):
     """A test client signed in as `user`, working in the objects' team when a member of it."""
     def signed_in(user, **client_options):
-        client = Client(**client_options)
-        client.force_login(user)
-        session = client.session
-        if user.memberships.filter(team=objects.team).exists():
-            session["team"] = objects.team.slug
-            session.save()
-        return client
+        return sign_in(Client(**client_options), user, objects.team)
     return signed_in
 
 
@@ -156,7 +116,7 @@ VOLATILE_FIELDS = {"last_login", "last_used"}
 def snapshot() -> dict:
     """Every row of the product's tables (and the users): equal before and after means nothing changed."""
     models = [apps.get_model("auth", "User")]
-    for label in ("teams", "datasets", "experiments"):
+    for label in ("teams", "datasets", "weights", "experiments", "runs"):
         models += list(apps.get_app_config(label).get_models())
     state = {}
     for model in models:

@@ -18,7 +18,7 @@ NOT_SWEPT = {
 }
 # Routes that answer without authentication on purpose.
 PUBLIC = {
-    "api_health": "health for load balancers and monitors: no authentication, no secrets (API.md)",
+    "api_health": "health for load balancers and monitors: no authentication, no secrets",
     "api_token": "exchanges a username and password for a token: the sign-in throttle guards it",
     "login": "the sign-in page itself",
     "logout": "signing out asks for no account (POST only; CSRF-checked like every form)",

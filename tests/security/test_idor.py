@@ -15,7 +15,7 @@ ids = [r.name for r in OBJECT_ROUTES]
 
 # What a viewer gets where it is not the usual (200 reading, 403 acting), and why.
 VIEWER_EXPECTS = {
-    # Predicting is reading: viewers may (API.md). No image was sent, so the answer is that 400.
+    # Predicting is reading: viewers may. No image was sent, so the answer is that 400.
     ("api_run_predict", "POST"): 400,
     # An API token belongs to a user, not to a team: the owner's token is not the viewer's to see.
     ("token_revoke", "POST"): 404,

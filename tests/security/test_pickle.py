@@ -14,8 +14,8 @@ import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from apps.datasets import storage
-from apps.experiments import predicting
+from dlstudio import storage
+from apps.serving import predictors
 from tests.support.services import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ class Payload:
 
 
 def checkpoint_with_payload(marker, **save_options) -> bytes:
-    from workers.engine.checkpoint import FORMAT, VERSION
+    from workers.engine.train.checkpoint import FORMAT, VERSION
 
     out = io.BytesIO()
     torch.save({"format": FORMAT, "version": VERSION, "model": {}, "classes": ["a", "b"], "x": Payload(marker)},
@@ -89,13 +89,13 @@ def test_a_weights_upload_with_a_payload_is_refused_unexecuted(kind, objects, ed
 @pytest.fixture
 def planted(objects, marker):
     """The run's best checkpoint swapped for a payload (put back afterwards, for the module's other tests)."""
-    path = predicting.best_checkpoint(objects.run)
+    path = predictors.best_checkpoint(objects.run)
     original = path.read_bytes()
     path.write_bytes(checkpoint_with_payload(marker))
-    predicting.clear_cache()
+    predictors.clear_cache()
     yield path
     path.write_bytes(original)
-    predicting.clear_cache()
+    predictors.clear_cache()
 
 
 def png_bytes(value=40) -> bytes:
@@ -118,31 +118,33 @@ def test_predicting_and_exporting_with_a_planted_checkpoint_refuse_it(objects, s
 
 
 def test_a_worker_refuses_a_parent_checkpoint_that_carries_a_payload(objects, planted):
-    from apps.experiments import services
-    from apps.experiments.training import run_train
+    from apps.experiments.services import experiment_create
+    from apps.runs.services import run_start
+    from apps.runs.training import run_train
 
-    child = services.experiment_create(team=objects.team, user=objects.editor, name="from the planted run",
-                                       dataset=objects.dataset,
-                                       config={"epochs": 1, "batch_size": 8, "pretrained": {"run": objects.run.pk}})
-    run = services.run_start(experiment=child, user=objects.editor)
-    run_train(run_id=run.pk, worker="w@test")  # what the train_run task calls in the worker
+    child = experiment_create(team=objects.team, user=objects.editor, name="from the planted run",
+                              dataset=objects.dataset,
+                              config={"epochs": 1, "batch_size": 8, "pretrained": {"run": objects.run.pk}})
+    run = run_start(experiment=child, user=objects.editor)
+    run_train(run_id=run.pk, worker="w@test")  # what the runs.train task runs in the worker
     run.refresh_from_db()
     assert run.status == "failed" and "refused unread" in run.error and "Traceback" not in run.error
 
 
 def test_a_worker_refuses_a_weights_file_swapped_for_a_payload(objects, marker):
-    from apps.experiments import services
-    from apps.experiments.training import run_train
+    from apps.experiments.services import experiment_create
+    from apps.runs.services import run_start
+    from apps.runs.training import run_train
 
     target = storage.absolute(objects.weights.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(state_dict_with_payload(marker))
     try:
-        experiment = services.experiment_create(
+        experiment = experiment_create(
             team=objects.team, user=objects.editor, name="imagenet", dataset=objects.dataset,
             config={"arch": "resnet18", "pretrained": "imagenet", "epochs": 1, "batch_size": 8},
             weights_file=objects.weights)
-        run = services.run_start(experiment=experiment, user=objects.editor)
+        run = run_start(experiment=experiment, user=objects.editor)
         run_train(run_id=run.pk, worker="w@test")
         run.refresh_from_db()
         assert run.status == "failed" and "refused unread" in run.error, run.error
@@ -159,24 +161,26 @@ def test_the_cli_refuses_a_checkpoint_with_a_payload_in_one_line(tmp_path, marke
     result = subprocess.run([sys.executable, "-m", "workers.engine", "predict", str(checkpoint), str(image)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.startswith("error: ") and "refused unread" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "refused unread" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_real_training_worker_refuses_a_planted_parent_checkpoint(celery_workers, tmp_path, marker):
     """The same as above through Redis and a `celery worker -Q train` process of its own."""
-    from apps.experiments import services
-    from apps.experiments.models import Run
+    from apps.experiments.services import experiment_create
+    from apps.runs.models import Run
+    from apps.runs.services import run_start
     from tests.security.conftest import build_world
     from tests.support.services import wait_until
 
     world = build_world(tmp_path)
-    predicting.best_checkpoint(world.run).write_bytes(checkpoint_with_payload(marker))
-    child = services.experiment_create(team=world.team, user=world.editor, name="from the planted run",
-                                       dataset=world.dataset,
-                                       config={"epochs": 1, "batch_size": 8, "pretrained": {"run": world.run.pk}})
-    run = services.run_start(experiment=child, user=world.editor)
+    predictors.best_checkpoint(world.run).write_bytes(checkpoint_with_payload(marker))
+    child = experiment_create(team=world.team, user=world.editor, name="from the planted run",
+                              dataset=world.dataset,
+                              config={"epochs": 1, "batch_size": 8, "pretrained": {"run": world.run.pk}})
+    run = run_start(experiment=child, user=world.editor)
     wait_until(lambda: Run.objects.filter(pk=run.pk, status__in=Run.FINISHED_STATUSES).exists(), timeout=120,
                message="the worker to finish the run")
     run.refresh_from_db()

@@ -190,6 +190,17 @@ def test_behind_a_proxy_the_address_it_appends_counts(low_rates, settings):
     assert client.get("/api/health", HTTP_X_FORWARDED_FOR="1.1.1.1, 10.2.0.2").status_code in (200, 503)
 
 
+def test_the_counts_live_in_redis_where_every_web_process_sees_them(objects, api_as, redis_server):
+    import redis
+
+    from dlstudio.settings import _cache_url
+
+    api = api_as(objects.viewer)
+    assert api.get("/api/teams").status_code == 200
+    keys = redis.Redis.from_url(_cache_url(redis_server.url)).keys(f"*throttle:user:user{objects.viewer.pk}:*")
+    assert len(keys) == 1
+
+
 def test_when_redis_is_down_requests_are_counted_in_the_process(objects, api_as, low_rates, settings, monkeypatch):
     settings.CACHES = {**settings.CACHES, "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                                       "LOCATION": "redis://127.0.0.1:1/0",

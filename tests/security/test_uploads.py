@@ -18,9 +18,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_ingest
+from apps.datasets.ingest import dataset_ingest
 from tests.security.conftest import snapshot
-from tests.support.archives import class_entries, png, tar_bytes, zip_bytes
+from tests.support.factories import class_entries, png, tar_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from apps.datasets.charts import label
+from dlstudio.chart_style import label
 from tests.security.conftest import kwarg_values, world_for_the_module
 from tests.security.routes import swept_routes
 
@@ -32,7 +32,7 @@ def world_with_payloads(django_db_blocker, tmp_path_factory):
 
 
 def annotate(world):
-    from apps.experiments.services import run_annotate
+    from apps.runs.services import run_annotate
 
     for run in world.runs:
         run_annotate(run=run, notes=NOTES, tags=TAGS)

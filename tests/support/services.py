@@ -80,16 +80,16 @@ class CeleryWorker:
     """`celery -A dlstudio worker` as a real child process, in its own process group."""
 
     def __init__(self, *, env: dict, queues: str = "default,ingest,train", pool: str = "solo",
-                 log_dir: Path, name: str | None = None):
+                 log_dir: Path, name: str | None = None, app: str = "dlstudio"):
         self.name = f"{name or 'test'}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
-        self.queues, self.pool, self.env = queues, pool, env
+        self.queues, self.pool, self.env, self.app = queues, pool, env, app
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "CeleryWorker":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "dlstudio", "worker", "-Q", self.queues,
+            [sys.executable, "-m", "celery", "-A", self.app, "worker", "-Q", self.queues,
              f"--pool={self.pool}", "--concurrency=1", "-n", self.name, "--loglevel=INFO",
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=self.env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,

@@ -115,9 +115,10 @@ class Stack:
         self.beat = Beat(env=self.env, log_dir=self.log_dir).start()
         return self.beat
 
-    def start_trainer(self, *, env: dict | None = None, name: str = "train", wait: bool = True) -> CeleryWorker:
+    def start_trainer(self, *, env: dict | None = None, name: str = "train", wait: bool = True,
+                      app: str = "dlstudio") -> CeleryWorker:
         worker = CeleryWorker(env={**self.env, **(env or {})}, queues="train", pool="solo", log_dir=self.log_dir,
-                              name=name).start()
+                              name=name, app=app).start()
         self.trainers.append(worker)
         return worker.wait_ready(self.app) if wait else worker
 

@@ -66,7 +66,7 @@ def test_unknown_api_url_is_a_json_404(api):
     assert response.json() == {"error": "Not found."}
 
 
-def test_health_needs_no_credentials_and_reports_database_and_broker(api):
+def test_health_needs_no_credentials_and_reports_database_and_broker(api, redis_server):
     body = api.get("/api/health").json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["broker"] == "ok"
     assert isinstance(body["workers"], list)

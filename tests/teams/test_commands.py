@@ -34,8 +34,8 @@ def test_adduser_again_updates_password_and_role():
     assert Team.objects.filter(slug="lab").count() == 1
 
 
-def test_ensure_admin_creates_the_admin_once(monkeypatch):
-    monkeypatch.setenv("DLSTUDIO_ADMIN_PASSWORD", "from-the-environment")
+def test_ensure_admin_creates_the_admin_once(settings):
+    settings.ADMIN_PASSWORD = "from-the-environment"  # what DLSTUDIO_ADMIN_PASSWORD sets
     first = run("ensure_admin")
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("from-the-environment")
@@ -43,8 +43,8 @@ def test_ensure_admin_creates_the_admin_once(monkeypatch):
     assert run("ensure_admin") == ""
 
 
-def test_ensure_admin_prints_a_generated_password_once(monkeypatch):
-    monkeypatch.delenv("DLSTUDIO_ADMIN_PASSWORD", raising=False)
+def test_ensure_admin_prints_a_generated_password_once(settings):
+    settings.ADMIN_PASSWORD = None
     output = run("ensure_admin")
     password = output.strip().rsplit(" ", 1)[-1]
     assert get_user_model().objects.get(username="admin").check_password(password)

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from apps.teams.models import ApiToken, Membership
-from tests.support.web import login
+from tests.support.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def test_pages_redirect_anonymous_users_to_login(client, world):
 
 @pytest.mark.parametrize("who", ["owner", "editor", "viewer"])
 def test_members_see_the_team_page(client, world, who):
-    response = login(client, getattr(world, who), world).get(reverse("team_detail", args=[world.team.slug]))
+    response = sign_in(client, getattr(world, who), world.team).get(reverse("team_detail", args=[world.team.slug]))
     assert response.status_code == 200
     assert b"olivia" in response.content and b"vera" in response.content
     # Only owners get the forms that manage members.
@@ -30,13 +30,13 @@ def test_members_see_the_team_page(client, world, who):
 
 
 def test_outsider_gets_404_for_a_team_they_are_not_in(client, world):
-    response = login(client, world.outsider, world).get(reverse("team_detail", args=[world.team.slug]))
+    response = sign_in(client, world.outsider, world.team).get(reverse("team_detail", args=[world.team.slug]))
     assert response.status_code == 404
 
 
 def test_owner_adds_changes_and_removes_a_member(client, world, make_user):
     newcomer = make_user("nina")
-    c = login(client, world.owner, world)
+    c = sign_in(client, world.owner, world.team)
     c.post(reverse("member_add", args=[world.team.slug]), {"username": "nina", "role": "viewer"})
     membership = Membership.objects.get(team=world.team, user=newcomer)
     assert membership.role == "viewer"
@@ -48,14 +48,14 @@ def test_owner_adds_changes_and_removes_a_member(client, world, make_user):
 
 
 def test_adding_an_unknown_user_says_so(client, world):
-    response = login(client, world.owner, world).post(
+    response = sign_in(client, world.owner, world.team).post(
         reverse("member_add", args=[world.team.slug]), {"username": "ghost", "role": "viewer"}, follow=True)
     assert b"There is no user called" in response.content
     assert world.team.memberships.count() == 3
 
 
 def test_the_last_owner_cannot_leave_or_be_demoted(client, world):
-    c = login(client, world.owner, world)
+    c = sign_in(client, world.owner, world.team)
     mine = Membership.objects.get(team=world.team, user=world.owner)
     response = c.post(reverse("member_role", args=[world.team.slug, mine.pk]), {"role": "viewer"}, follow=True)
     assert b"at least one owner" in response.content
@@ -67,9 +67,10 @@ def test_the_last_owner_cannot_leave_or_be_demoted(client, world):
 @pytest.mark.parametrize("who", ["editor", "viewer"])
 def test_non_owners_cannot_manage_members(client, world, who, make_user):
     make_user("nina")
-    c = login(client, getattr(world, who), world)
+    c = sign_in(client, getattr(world, who), world.team)
     target = Membership.objects.get(team=world.team, user=world.viewer)
-    assert c.post(reverse("member_add", args=[world.team.slug]), {"username": "nina", "role": "owner"}).status_code == 403
+    add = c.post(reverse("member_add", args=[world.team.slug]), {"username": "nina", "role": "owner"})
+    assert add.status_code == 403
     assert c.post(reverse("member_role", args=[world.team.slug, target.pk]), {"role": "owner"}).status_code == 403
     assert c.post(reverse("member_remove", args=[world.team.slug, target.pk])).status_code == 403
     assert world.team.memberships.count() == 3
@@ -79,51 +80,53 @@ def test_non_owners_cannot_manage_members(client, world, who, make_user):
 
 def test_outsider_cannot_manage_members_of_another_team(client, world, make_user):
     make_user("nina")
-    c = login(client, world.outsider, world)
+    c = sign_in(client, world.outsider, world.team)
     target = Membership.objects.get(team=world.team, user=world.viewer)
-    assert c.post(reverse("member_add", args=[world.team.slug]), {"username": "nina", "role": "owner"}).status_code == 404
+    add = c.post(reverse("member_add", args=[world.team.slug]), {"username": "nina", "role": "owner"})
+    assert add.status_code == 404
     assert c.post(reverse("member_role", args=[world.team.slug, target.pk]), {"role": "owner"}).status_code == 404
     assert c.post(reverse("member_remove", args=[world.team.slug, target.pk])).status_code == 404
 
 
 def test_membership_ids_of_another_team_are_404(client, world):
     foreign = Membership.objects.get(team=world.other_team, user=world.outsider)
-    c = login(client, world.owner, world)
+    c = sign_in(client, world.owner, world.team)
     assert c.post(reverse("member_remove", args=[world.team.slug, foreign.pk])).status_code == 404
     assert Membership.objects.filter(pk=foreign.pk).exists()
 
 
 def test_switching_team_changes_the_current_team(client, world):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     c.post(reverse("team_switch"), {"team": world.team.slug, "next": "/"})
     assert c.get(reverse("team_current")).url == reverse("team_detail", args=[world.team.slug])
 
 
 def test_switching_to_a_foreign_team_is_404(client, world):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     assert c.post(reverse("team_switch"), {"team": world.other_team.slug}).status_code == 404
 
 
 def test_switch_does_not_redirect_off_site(client, world):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     response = c.post(reverse("team_switch"), {"team": world.team.slug, "next": "//evil.example/"})
     assert response.url == reverse("home")
 
 
 def test_create_team_makes_the_creator_owner(client, world):
-    c = login(client, world.viewer, world)
+    c = sign_in(client, world.viewer, world.team)
     c.post(reverse("team_create"), {"name": "Robotics"})
     assert Membership.objects.get(team__name="Robotics", user=world.viewer).role == "owner"
 
 
 def test_tokens_are_created_shown_once_and_revoked(client, world):
-    c = login(client, world.editor, world)
+    c = sign_in(client, world.editor, world.team)
     c.post(reverse("token_create"), {"name": "laptop"})
     page = c.get(reverse("profile")).content.decode()
     token = ApiToken.objects.get(user=world.editor, name="laptop")
     key = page.split('id="new-token-key">')[1].split("<")[0]
     assert ApiToken.digest_of(key) == token.digest
     assert key not in c.get(reverse("profile")).content.decode()  # shown once only
+    assert f'href="{reverse("api_docs")}"' in page  # and where the API it opens is described
     c.post(reverse("token_revoke", args=[token.pk]))
     assert not ApiToken.objects.filter(pk=token.pk).exists()
 
@@ -132,7 +135,7 @@ def test_another_users_token_cannot_be_revoked(client, world):
     from apps.teams.services import token_create
 
     token, _ = token_create(user=world.owner, name="mine")
-    c = login(client, world.outsider, world)
+    c = sign_in(client, world.outsider, world.team)
     assert c.post(reverse("token_revoke", args=[token.pk])).status_code == 404
     assert ApiToken.objects.filter(pk=token.pk).exists()
 
@@ -147,6 +150,6 @@ def test_forms_require_csrf(world):
 
 
 def test_home_shows_the_nav_and_the_team_switcher(client, world):
-    page = login(client, world.viewer, world).get(reverse("home")).content.decode()
+    page = sign_in(client, world.viewer, world.team).get(reverse("home")).content.decode()
     assert 'id="team-switch"' in page and "Vision Lab" in page
     assert "Workers" in page

@@ -6,10 +6,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.datasets import sample
 from apps.datasets.models import Dataset
-from apps.datasets.serializers import COLORS, DatasetOptionsSerializer
+from apps.datasets.serializers import DatasetOptionsSerializer
 from apps.datasets.services import dataset_create
-from apps.teams.models import Team
-from workers.engine.imaging import RESIZE_MODES
+from apps.teams.selectors import team_with_slug
+from workers.engine import COLORS, RESIZE_MODES
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-wait", action="store_true", help="Return once queued, without waiting.")
 
     def handle(self, *args, path, team, name, sample: str | None, no_wait, **options):
-        team_obj = Team.objects.filter(slug=team).first()
+        team_obj = team_with_slug(team)
         if team_obj is None:
             raise CommandError(f"There is no team {team!r}; create it with manage.py adduser.")
         if sample:

@@ -1,6 +1,6 @@
-import os
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -12,9 +12,9 @@ class Command(BaseCommand):
         User = get_user_model()
         if User.objects.filter(username="admin").exists():
             return
-        password = os.environ.get("DLSTUDIO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        password = settings.ADMIN_PASSWORD or secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", email="", password=password)
-        if os.environ.get("DLSTUDIO_ADMIN_PASSWORD"):
+        if settings.ADMIN_PASSWORD:
             self.stdout.write("Created the admin user with the password from DLSTUDIO_ADMIN_PASSWORD.")
         else:
             self.stdout.write(self.style.WARNING(

@@ -1,0 +1,124 @@
+"""The runs API: start a run of an experiment, list runs, read one with its metrics and evaluation, cancel.
+
+Services' refusals are raised as they are; dlstudio/api_errors.py answers them in the error shape.
+"""
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.experiments.selectors import experiment_for
+from apps.teams.permissions import require_editor
+from dlstudio.openapi import errors
+from dlstudio.pagination import Pagination
+
+from . import charts, services
+from .models import Run
+from .selectors import RUN_ORDERINGS, diagnosis_of, evaluation_of, metrics_of, run_columns_for, run_for, runs_filtered
+from .serializers import (
+    EvaluationSerializer, MetricsPollSerializer, RunAnnotateSerializer, RunDetailSerializer, RunStartSerializer,
+    RunSummarySerializer, run_detail,
+)
+
+# What a live page's poll answers with (RunMetricsApi), read without the rest of the run.
+POLLED_COLUMNS = ("status", "progress", "eta_seconds", "epoch", "best_epoch", "dataset_id")
+
+
+def _int(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise serializers.ValidationError({"filter": [f"{value!r} is not an id."]}) from None
+
+
+class RunStartApi(APIView):
+    @extend_schema(summary="Start a run of the experiment", request=RunStartSerializer, responses={
+        201: inline_serializer("RunQueued", {"id": serializers.IntegerField(),
+                                             "status": serializers.CharField(default="queued")}),
+        **errors(400, 403, 404, _400="An override unknown or out of range (`field`: `config.lr`), or the "
+                                     "experiment's dataset is gone.")})
+    def post(self, request, experiment_id):
+        experiment = experiment_for(request.user, experiment_id)
+        require_editor(request.user, experiment.team)
+        data = RunStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.run_start(experiment=experiment, user=request.user, overrides=data.validated_data["config"])
+        return Response({"id": run.pk, "status": run.status}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[
+    OpenApiParameter("status", str, enum=list(Run.Status.values)), OpenApiParameter("dataset", int),
+    OpenApiParameter("experiment", int), OpenApiParameter("arch", str), OpenApiParameter("creator", str),
+    OpenApiParameter("tag", str), OpenApiParameter("ordering", str, enum=list(RUN_ORDERINGS)),
+], responses={200: RunSummarySerializer(many=True), **errors(400, _400="A filter is not an id.")})
+class RunListApi(ListAPIView):
+    serializer_class = RunSummarySerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        q = self.request.query_params
+        return runs_filtered(self.request.user, status=q.get("status"), dataset=_int(q.get("dataset")),
+                             experiment=_int(q.get("experiment")), arch=q.get("arch"), creator=q.get("creator"),
+                             tag=q.get("tag"), ordering=q.get("ordering") or "-created")
+
+
+class RunDetailApi(APIView):
+    @extend_schema(responses={200: RunDetailSerializer, **errors(404)})
+    def get(self, request, run_id):
+        return Response(run_detail(run_for(request.user, run_id)))
+
+    @extend_schema(summary="Set a run's notes and tags", request=RunAnnotateSerializer,
+                   responses={200: RunDetailSerializer, **errors(400, 403, 404)})
+    def patch(self, request, run_id):
+        run = run_for(request.user, run_id)
+        require_editor(request.user, run.team)
+        data = RunAnnotateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.run_annotate(run=run, **data.validated_data)
+        return Response(run_detail(run))
+
+
+class RunMetricsApi(APIView):
+    """New epochs since `after`. When there are some, also the diagnosis and the chart overlays
+    (best epoch, overfitting region) they lead to, so a live page redraws its marks without a reload."""
+
+    @extend_schema(parameters=[OpenApiParameter("after", int, description="The last epoch the caller has.")],
+                   responses={200: MetricsPollSerializer, **errors(400, 404)})
+    def get(self, request, run_id):
+        run = run_columns_for(request.user, run_id, *POLLED_COLUMNS)
+        after = _int(request.query_params.get("after")) or 0
+        body = {"epochs": metrics_of(run, after=after), "status": run.status, "progress": run.progress,
+                "eta_seconds": run.eta_seconds, "epoch": run.epoch}
+        if body["epochs"]:
+            metrics = metrics_of(run) if after else body["epochs"]
+            body["diagnosis"] = diagnosis_of(run, metrics)
+            body["overlays"] = charts.overlays(best_epoch=run.best_epoch, diagnosis=body["diagnosis"],
+                                               last_epoch=metrics[-1]["epoch"])
+        return Response(body)
+
+
+class RunEvaluationApi(APIView):
+    @extend_schema(responses={200: EvaluationSerializer, **errors(404, _404="No such run in your teams, or it has "
+                                                                             "no evaluation yet.")})
+    def get(self, request, run_id):
+        evaluation = evaluation_of(run_for(request.user, run_id))
+        if evaluation is None:
+            raise NotFound("This run has no evaluation yet; it is made when training ends.")
+        return Response(EvaluationSerializer(evaluation).data)
+
+
+class RunCancelApi(APIView):
+    @extend_schema(summary="Cancel a run: a queued one at once, a running one within seconds", request=None,
+                   responses={202: inline_serializer("RunCancelled", {
+                       "id": serializers.IntegerField(), "status": serializers.ChoiceField(choices=Run.Status.choices),
+                       "cancel_requested": serializers.BooleanField()}), **errors(403, 404)})
+    def post(self, request, run_id):
+        run = run_for(request.user, run_id)
+        require_editor(request.user, run.team)
+        run = services.run_cancel(run=run)
+        return Response({"id": run.pk, "status": run.status, "cancel_requested": run.cancel_requested},
+                        status=status.HTTP_202_ACCEPTED)

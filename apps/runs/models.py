@@ -1,0 +1,121 @@
+from django.conf import settings
+from django.db import models
+
+
+class Run(models.Model):
+    """One training of an experiment. Its row, not the broker, is the source of truth."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    MAX_ATTEMPTS = 3
+    FINISHED_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    experiment = models.ForeignKey("experiments.Experiment", on_delete=models.CASCADE, related_name="runs")
+    # Copied from the experiment so lists filter and scope without joins.
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="runs")
+    dataset = models.ForeignKey("datasets.Dataset", null=True, on_delete=models.SET_NULL, related_name="runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
+                               help_text="The run whose weights this one started from.")
+    config = models.JSONField(default=dict, help_text="The experiment's config with this run's overrides.")
+    weights_file = models.ForeignKey("weights.WeightsFile", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="runs")
+    arch = models.CharField(max_length=40, db_index=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # When its latest `runs.train` message was sent. A run queued longer than the stale horizon whose
+    # message the broker no longer holds (Redis restarted empty) is sent again by the reaper.
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    epoch = models.IntegerField(default=0, help_text="Epochs completed.")
+    epochs = models.IntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    best_epoch = models.IntegerField(null=True, blank=True)
+    best_val_acc = models.FloatField(null=True, blank=True, db_index=True)
+    test_acc = models.FloatField(null=True, blank=True)
+
+    device = models.CharField(max_length=100, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    torch_version = models.CharField(max_length=40, blank=True)
+    code_version = models.CharField(max_length=40, blank=True)
+    checkpoint_dir = models.CharField(max_length=300, blank=True, help_text="Relative to the data dir.")
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    notes = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The tables of the app they were first part of: moving the models changed no data.
+        db_table = "experiments_run"
+        ordering = ["-created", "-id"]
+        indexes = [
+            # The full sort key of the lists (-created, -id), so a page is read in index order with no
+            # sort of the team's whole history; and the same for "best validation accuracy".
+            models.Index(fields=["team", "-created", "-id"], name="run_team_created_id"),
+            models.Index(fields=["team", "-best_val_acc", "-id"], name="run_team_best_val_acc_id"),
+            models.Index(fields=["team", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self):
+        return f"Run {self.pk} of {self.experiment}"
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE_STATUSES
+
+
+class EpochMetric(models.Model):
+    """One epoch of a run; written by epoch number, so a re-reported epoch replaces itself."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    epoch = models.IntegerField()
+    train_loss = models.FloatField(null=True)
+    train_acc = models.FloatField(null=True)
+    val_loss = models.FloatField(null=True)
+    val_acc = models.FloatField(null=True)
+    lr = models.FloatField(null=True)
+    seconds = models.FloatField(null=True)
+    images_per_s = models.FloatField(null=True)
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="The attempt of the run that wrote it.")
+
+    class Meta:
+        db_table = "experiments_epochmetric"
+        ordering = ["run", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["run", "epoch"], name="one_metric_per_epoch")]
+
+
+class Evaluation(models.Model):
+    """The best weights' report on the test split (val when there is none), as the engine made it."""
+
+    # What the engine's evaluation holds, and `GET /api/runs/<id>/evaluation` answers with.
+    REPORT = ("split", "accuracy", "classes", "confusion", "per_class", "misclassified", "top_k_accuracy")
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="evaluation")
+    split = models.CharField(max_length=5)
+    accuracy = models.FloatField()
+    classes = models.JSONField(default=list)
+    confusion = models.JSONField(default=list)
+    per_class = models.JSONField(default=list)
+    misclassified = models.JSONField(default=list)
+    top_k_accuracy = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "experiments_evaluation"

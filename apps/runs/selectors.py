@@ -1,0 +1,169 @@
+"""Reads of runs, always scoped to the user's teams (a foreign id is a 404)."""
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.datasets.selectors import number_of_classes
+from apps.teams.selectors import scoped
+from dlstudio import storage
+from workers.engine import METRIC_KEYS
+
+from .diagnosis import diagnose
+from .models import EpochMetric, Evaluation, Run
+
+RUN_ORDERINGS = {
+    "-created": ("-created", "-id"), "created": ("created", "id"),
+    "-best_val_acc": ("-best_val_acc", "-id"), "best_val_acc": ("best_val_acc", "id"),
+    "-test_acc": ("-test_acc", "-id"),
+}
+# Where the engine writes a run's best weights, inside the run's checkpoint folder.
+BEST_CHECKPOINT = "best.pt"
+
+
+def runs_for(user) -> QuerySet[Run]:
+    return scoped(Run.objects.all(), user).select_related("experiment", "dataset", "team", "created_by")
+
+
+def run_for(user, run_id) -> Run:
+    run = runs_for(user).filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
+def run_columns_for(user, run_id, *columns: str) -> Run:
+    """The run scoped exactly like `run_for` (a foreign or unknown id is a 404), with only `columns` read.
+
+    For the endpoints called many times a second (the metrics poll, predict): `run_for` selects the run
+    with its experiment, dataset, team and creator, and building that query costs about 1 ms of Python
+    per request, more than a small model's forward pass or the rest of a poll.
+    """
+    rows = list(scoped(Run.objects.only("pk", *columns), user).filter(pk=run_id).order_by()[:1])
+    if not rows:
+        raise Http404("No such run.")
+    return rows[0]
+
+
+def runs_filtered(user, *, team=None, status=None, dataset=None, experiment=None, arch=None, creator=None,
+                  tag=None, ordering="-created") -> QuerySet[Run]:
+    runs = runs_for(user)
+    if team is not None:
+        runs = runs.filter(team=team)
+    if status:
+        runs = runs.filter(status=status)
+    if dataset:
+        runs = runs.filter(dataset_id=dataset)
+    if experiment:
+        runs = runs.filter(experiment_id=experiment)
+    if arch:
+        runs = runs.filter(arch=arch)
+    if creator:
+        runs = runs.filter(created_by__username=creator)
+    if tag:
+        runs = (runs.filter(tags__contains=[tag]) if connection.features.supports_json_field_contains
+                else runs.filter(tags__icontains=f'"{tag}"'))
+    order = RUN_ORDERINGS.get(ordering, RUN_ORDERINGS["-created"])
+    if order[0].lstrip("-") in ("best_val_acc", "test_acc"):
+        runs = runs.exclude(**{f"{order[0].lstrip('-')}__isnull": True})
+    return runs.order_by(*order)
+
+
+def runs_of_experiment(experiment) -> QuerySet[Run]:
+    """Its runs, newest first (the experiment itself was read through the user's teams)."""
+    return experiment.runs.select_related("created_by").order_by("-created", "-id")
+
+
+def succeeded_runs_of(user, team) -> QuerySet[Run]:
+    """What an experiment can start from (`pretrained: {"run": id}`), newest first."""
+    return runs_for(user).filter(team=team, status=Run.Status.SUCCEEDED).order_by("-created", "-id")
+
+
+def queue_of(user, team) -> QuerySet[Run]:
+    """The team's queued and running runs, oldest first: what the workers will do next."""
+    return runs_for(user).filter(team=team, status__in=Run.ACTIVE_STATUSES).order_by("created", "id")
+
+
+def recent_runs_of(user, team) -> QuerySet[Run]:
+    return runs_for(user).filter(team=team).order_by("-created", "-id")
+
+
+def metrics_of(run: Run, *, after: int = 0) -> list[dict]:
+    return list(EpochMetric.objects.filter(run=run, epoch__gt=after).order_by("epoch").values(*METRIC_KEYS))
+
+
+def metrics_of_runs(runs: list[Run]) -> dict[int, list[dict]]:
+    """{run id: metrics_of(run)} for a few runs in one query (the compare view), not one per run."""
+    by_run: dict[int, list[dict]] = {run.pk: [] for run in runs}
+    rows = (EpochMetric.objects.filter(run_id__in=list(by_run)).order_by("run_id", "epoch")
+            .values_list("run_id", *METRIC_KEYS))
+    for run_id, *values in rows:
+        by_run[run_id].append(dict(zip(METRIC_KEYS, values)))
+    return by_run
+
+
+def diagnosis_of(run: Run, metrics: list[dict]) -> dict:
+    """What the run's curves say (`diagnosis.diagnose`), judged against chance for its classes."""
+    return diagnose(metrics, num_classes=number_of_classes(run.dataset_id) if run.dataset_id else None)
+
+
+def from_scratch_beside(user, run: Run) -> Run | None:
+    """For a run that started from other weights: the latest finished run on its dataset that did not,
+    to compare what the starting weights bought."""
+    if not run.config.get("pretrained") or run.dataset_id is None:
+        return None
+    return (runs_filtered(user, dataset=run.dataset_id, status=Run.Status.SUCCEEDED)
+            .filter(config__pretrained=None).exclude(pk=run.pk).first())
+
+
+def evaluation_of(run: Run) -> Evaluation | None:
+    return Evaluation.objects.filter(run=run).first()
+
+
+def dataset_in_use(dataset) -> bool:
+    """True while a run that trains on the dataset is queued or running."""
+    return Run.objects.filter(dataset=dataset, status__in=Run.ACTIVE_STATUSES).exists()
+
+
+def weights_file_in_use(weights_file) -> bool:
+    """True while a queued or running run reads the weights file."""
+    return Run.objects.filter(weights_file=weights_file, status__in=Run.ACTIVE_STATUSES).exists()
+
+
+def starting_run(user, config: dict) -> Run | None:
+    """The run whose best weights `pretrained: {"run": id}` names, when `user` can see it and it has
+    weights; None when the config starts from elsewhere. ValidationError (code `config.pretrained`)
+    otherwise. Checked whenever something that will read those weights is started."""
+    pretrained = config.get("pretrained")
+    if not isinstance(pretrained, dict):
+        return None
+    parent = runs_for(user).filter(pk=pretrained.get("run")).first()
+    if parent is None:
+        raise ValidationError(f"There is no run {pretrained.get('run')} in your teams to start from.",
+                              code="config.pretrained")
+    if parent.status != Run.Status.SUCCEEDED:
+        raise ValidationError(f"Run {parent.pk} has not succeeded, so it has no weights to start from.",
+                              code="config.pretrained")
+    return parent
+
+
+def best_checkpoint_path(run: Run) -> Path | None:
+    """Where the run's best weights are (or will be); None for a run that never had a folder."""
+    return storage.absolute(run.checkpoint_dir) / BEST_CHECKPOINT if run.checkpoint_dir else None
+
+
+def starting_checkpoint(config: dict) -> Path | None:
+    """For a worker: the best weights of the run that `pretrained: {"run": id}` names (checked against
+    the person's teams by `starting_run` when the job was started); None when the config starts from
+    elsewhere. ValidationError when that run is gone."""
+    pretrained = config.get("pretrained")
+    if not isinstance(pretrained, dict):
+        return None
+    parent = Run.objects.filter(pk=pretrained.get("run")).only("pk", "checkpoint_dir").first()
+    path = best_checkpoint_path(parent) if parent is not None else None
+    if path is None:
+        raise ValidationError(f"Run {pretrained.get('run')}, whose weights this starts from, is gone; clone the "
+                              "experiment and start from something else.", code="config.pretrained")
+    return path

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WeightsConfig(AppConfig):
+    name = "apps.weights"
+    verbose_name = "Weights library"

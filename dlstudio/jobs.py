@@ -1,0 +1,146 @@
+"""The skeleton every long job on a worker shares: a training run, an LR range test, an ingest.
+
+The job's database row is its truth; the broker only rings the bell (docs/ARCHITECTURE.md). A worker
+
+1. claims the row with one conditional UPDATE (`claim`): a duplicate delivery finds it taken and
+   returns, however often the message arrives;
+2. proves it is alive while it works (`working` runs a `Heartbeat`): the reaper treats a row whose
+   heartbeat is older than DLSTUDIO_STALE_AFTER as abandoned (its worker was killed, or ran out of
+   memory) and hands it on or fails it;
+3. writes everything after the claim through its `Lease`, conditional on still holding the row, so
+   a worker that lost it (the reaper gave it to another) changes nothing;
+4. ends a failure with one sentence a person can act on (`failure_sentence`), the traceback in the
+   worker's log;
+5. gives its memory back when it is done (`working` again): a training worker lives for many jobs.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Model
+from django.utils import timezone
+
+from workers.engine.diskspace import disk_full
+from workers.engine.errors import SELF_EXPLAINING, PackError
+
+log = logging.getLogger(__name__)
+
+OUT_OF_MEMORY = "The device ran out of memory; lower batch_size or image size, or pick a smaller arch."
+MISSING_FILES = "The dataset's packed images or a checkpoint are missing or damaged; upload the dataset again."
+
+# Set when the worker begins a warm shutdown (a deploy, Ctrl-C; workers/signals.py): a job that would
+# take hours checkpoints and goes back to the queue instead of holding the shutdown up.
+shutdown_requested = threading.Event()
+
+
+class Lease:
+    """A claimed row, seen only while this worker still holds it."""
+
+    def __init__(self, model: type[Model], pk: int, **held):
+        self.pk = pk
+        self.mine = model.objects.filter(pk=pk, **held)
+
+    def update(self, **fields) -> bool:
+        """Write to the row if it is still this worker's; whether it was."""
+        return bool(self.mine.update(**fields))
+
+    def beat(self) -> bool:
+        return self.update(heartbeat_at=timezone.now())
+
+
+def claim(model: type[Model], pk: int, *, where: dict, changes: dict, held: dict) -> Lease | None:
+    """Take the row if it is as `where` says, in one conditional UPDATE that makes it `changes`;
+    the lease then holds while the row matches `held`. None when another worker (or nobody) has it."""
+    if model.objects.filter(pk=pk, **where).update(**changes) != 1:
+        return None
+    return Lease(model, pk, **held)
+
+
+class Heartbeat(threading.Thread):
+    """A thread that beats while a job runs; `lost` is set once a beat finds the row no longer held."""
+
+    # It holds no lock a forked child needs (it sleeps, or runs one UPDATE on its own connection), so
+    # the ingest's decoder pool may still fork while it runs (workers/engine/ingest/pool.py).
+    fork_safe = True
+
+    def __init__(self, name: str, beat: Callable[[], bool]):
+        super().__init__(name=f"heartbeat-{name}", daemon=True)
+        self.beat = beat
+        self.lost = threading.Event()
+        self._finished = threading.Event()
+
+    def run(self):
+        # Several beats per horizon, so one slow write never makes a live worker look gone.
+        every = min(5.0, settings.STALE_AFTER / 4)
+        try:
+            while not self._finished.wait(every):
+                if not self.beat():
+                    self.lost.set()
+                    return
+        except Exception:  # a database hiccup must not kill the worker; the reaper covers a silent one
+            log.exception("%s failed", self.name)
+        finally:
+            connection.close()
+
+    def stop(self):
+        self._finished.set()
+        # Short: in tests a beat can wait on the test's own open transaction; it ends by itself after.
+        self.join(timeout=2)
+
+
+@contextmanager
+def working(name: str, lease: Lease, *, heartbeat: bool = True) -> Iterator[Heartbeat | None]:
+    """While the job runs: its heartbeat (when the row has one); afterwards, its memory released."""
+    beating = Heartbeat(name, lease.beat) if heartbeat else None
+    if beating is not None:
+        beating.start()
+    try:
+        yield beating
+    finally:
+        if beating is not None:
+            beating.stop()
+        release_memory()
+
+
+def failure_sentence(exc: BaseException, *, doing: str, subject: str, again: str) -> str:
+    """One sentence for the person who started the job.
+
+    `doing` names the job when nothing better is known ("Training failed with ..."); `subject` and
+    `again` finish the sentence of a full disk ("this run could not write its files ...; free some
+    space on the data disk, then start the run again").
+    """
+    text = str(exc).strip()
+    if isinstance(exc, SELF_EXPLAINING):
+        return sentence(text)  # the engine's own: which field is wrong, which file to put where
+    if "out of memory" in text.lower() or type(exc).__name__ in ("OutOfMemoryError", "MemoryError"):
+        return OUT_OF_MEMORY
+    full = disk_full(exc)
+    if full is not None:
+        return (f"The disk is full: {subject} could not write its files ({full.strerror}); free some space on "
+                f"the data disk, then {again}.")
+    if isinstance(exc, (PackError, FileNotFoundError)):
+        return MISSING_FILES
+    log.error("%s failed", doing, exc_info=exc)
+    return sentence(f"{doing} failed with {type(exc).__name__}: {text[:300]}")
+
+
+def sentence(text: str) -> str:
+    """`text` begun with a capital and ended with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def release_memory() -> None:
+    gc.collect()
+    torch = sys.modules.get("torch")  # an ingest worker never imports it; nothing to give back then
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
