@@ -1,18 +1,37 @@
-# The two commands: `make run` and `make test`. Both set up what they need and are quick the second time.
+# The two commands: `make run` and `make test`; and, for developers, `make test-fast` and `make lint`.
+# Every target sets up what it needs and is quick the second time.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 TEST_DATA_DIR := $(CURDIR)/var/test
+FAST_DATA_DIR := $(CURDIR)/var/test-fast
 
-.PHONY: run test deps test-deps browser-deps
+.PHONY: run test test-fast lint deps test-deps browser-deps
 
 run: deps
 	$(PY) manage.py serve
 
+UNIT := -m "not integration and not browser"
+# pytest's exit status 5 is "no test selected": PYTEST_ARGS may name tests of one kind only.
+SOME := || [ $$? -eq 5 ]
+
+# The unit tests on two processes (pytest-xdist), then the tests with real processes, one at a time:
+# they start Redis, Celery workers and Chromium of their own.
 test: test-deps
 	rm -rf $(TEST_DATA_DIR)
-	DLSTUDIO_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest $(PYTEST_ARGS)
+	DLSTUDIO_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest $(UNIT) -n 2 $(PYTEST_ARGS) $(SOME)
+	DLSTUDIO_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "integration or browser" $(PYTEST_ARGS) $(SOME)
+
+# The unit tests alone: no Redis, Celery worker or browser is started.
+test-fast: $(VENV)/.deps-test
+	rm -rf $(FAST_DATA_DIR)
+	DLSTUDIO_DATA_DIR=$(FAST_DATA_DIR) $(PY) -m pytest $(UNIT) -n 2 $(PYTEST_ARGS) $(SOME)
+
+# ruff, then the import contracts of .importlinter (docs/ARCHITECTURE.md says what each one keeps).
+lint: $(VENV)/.deps-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 deps: $(VENV)/.deps
 
