@@ -64,7 +64,11 @@ def claim(model: type[Model], pk: int, *, where: dict, changes: dict, held: dict
 
 
 class Heartbeat(threading.Thread):
-    """A thread that beats while a job runs; `lost` is set once a beat finds the row no longer held."""
+    """A thread that beats while a job runs, until a beat finds the row no longer held.
+
+    It only proves the worker alive. Whether the job still holds its row is for the job's own writes
+    to tell (each is conditional on the lease): this thread's connection may not see the row at all,
+    as in a test that runs a job inside a transaction it has not committed."""
 
     # It holds no lock a forked child needs (it sleeps, or runs one UPDATE on its own connection), so
     # the ingest's decoder pool may still fork while it runs (workers/engine/ingest/pool.py).
@@ -73,7 +77,6 @@ class Heartbeat(threading.Thread):
     def __init__(self, name: str, beat: Callable[[], bool]):
         super().__init__(name=f"heartbeat-{name}", daemon=True)
         self.beat = beat
-        self.lost = threading.Event()
         self._finished = threading.Event()
 
     def run(self):
@@ -82,7 +85,6 @@ class Heartbeat(threading.Thread):
         try:
             while not self._finished.wait(every):
                 if not self.beat():
-                    self.lost.set()
                     return
         except Exception:  # a database hiccup must not kill the worker; the reaper covers a silent one
             log.exception("%s failed", self.name)
@@ -96,13 +98,13 @@ class Heartbeat(threading.Thread):
 
 
 @contextmanager
-def working(name: str, lease: Lease, *, heartbeat: bool = True) -> Iterator[Heartbeat | None]:
+def working(name: str, lease: Lease, *, heartbeat: bool = True) -> Iterator[None]:
     """While the job runs: its heartbeat (when the row has one); afterwards, its memory released."""
     beating = Heartbeat(name, lease.beat) if heartbeat else None
     if beating is not None:
         beating.start()
     try:
-        yield beating
+        yield
     finally:
         if beating is not None:
             beating.stop()

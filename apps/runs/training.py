@@ -38,15 +38,15 @@ def run_train(*, run_id: int, worker: str) -> str:
         return "not claimed"
     Run.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
     run = Run.objects.select_related("dataset", "parent", "weights_file").get(pk=run_id)
-    with jobs.working(f"run-{run_id}", lease) as heartbeat:
-        return _train(run, lease, token, heartbeat)
+    with jobs.working(f"run-{run_id}", lease):
+        return _train(run, lease, token)
 
 
 class Tracker:
     """The engine's callbacks: progress, cancellation and one metric row per epoch."""
 
-    def __init__(self, run: Run, lease: jobs.Lease, heartbeat: jobs.Heartbeat):
-        self.run, self.lease, self.heartbeat = run, lease, heartbeat
+    def __init__(self, run: Run, lease: jobs.Lease):
+        self.run, self.lease = run, lease
         self.stop_reason: str | None = None
         self._last = time.monotonic()
         self._started, self._start_fraction = time.monotonic(), None
@@ -63,8 +63,8 @@ class Tracker:
             self._start_fraction, self._started = fraction, now
         done = fraction - self._start_fraction
         eta = (now - self._started) * (1 - fraction) / done if done > 0 else None
-        if not self.lease.update(progress=fraction, eta_seconds=eta) or self.heartbeat.lost.is_set():
-            self.stop_reason = "lost"
+        if not self.lease.update(progress=fraction, eta_seconds=eta):
+            self.stop_reason = "lost"  # the reaper gave the run to another worker
         elif Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             self.stop_reason = "cancelled"
         elif jobs.shutdown_requested.is_set():
@@ -83,11 +83,11 @@ class Tracker:
         self.lease.update(**fields)
 
 
-def _train(run: Run, lease: jobs.Lease, token: str, heartbeat: jobs.Heartbeat) -> str:
+def _train(run: Run, lease: jobs.Lease, token: str) -> str:
     if run.dataset is None or not run.dataset.pack_path:
         return _fail(lease, "The dataset of this run was deleted; start the experiment on another dataset.")
     out_dir = storage.absolute(run.checkpoint_dir)
-    tracker = Tracker(run, lease, heartbeat)
+    tracker = Tracker(run, lease)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)  # inside: a full disk fails the run with its sentence
         lease.update(device=_device_name(run.config.get("device", "auto")))

@@ -109,3 +109,22 @@ def test_sigterm_checkpoints_and_requeues_the_run(world, dataset, celery_workers
     run = wait_for(run, lambda r: r.status in Run.FINISHED_STATUSES, timeout=240, message="the run to end")
     assert run.status == "succeeded" and run.attempt == 1  # a deploy is not a failed attempt
     assert EpochMetric.objects.filter(run=run).count() == 400
+
+
+def test_a_message_named_as_before_the_apps_were_split_is_refused_and_the_reaper_sends_it_again(
+        world, dataset, celery_workers, monkeypatch):
+    # A deployment upgraded while runs waited in the queue: their messages name `workers.tasks.train_run`,
+    # which no worker of this code knows. The worker turns the message away; the run's row still says
+    # `queued`, so the reaper finds no `runs.train` message for it and sends one.
+    from dlstudio.celery import app
+    from workers import broker
+
+    monkeypatch.setattr(broker, "send", lambda task, *args: None)  # the row alone, as the old code left it
+    run = start(world, dataset, THREE_EPOCHS)
+    monkeypatch.undo()
+    app.send_task("workers.tasks.train_run", args=[run.pk], queue="train")
+    run = wait_for(run, lambda r: r.status in Run.FINISHED_STATUSES, timeout=120, message="the run to finish")
+    assert run.status == "succeeded" and run.attempt == 1, run.error
+    log = "".join(worker.log() for worker in [celery_workers.train, *celery_workers.extra])
+    assert "unregistered task of type 'workers.tasks.train_run'" in log
+    assert "runs.train[" in log
