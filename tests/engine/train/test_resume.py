@@ -81,3 +81,37 @@ def test_resume_without_a_checkpoint_starts_from_scratch(tiny_pack, tmp_path, un
     expected, _ = uninterrupted
     result = fit(pack=tiny_pack, config=CONFIG, out_dir=tmp_path / "fresh", resume=True)
     assert without_timing(result.history) == without_timing(expected.history)
+
+
+def test_a_run_resumed_from_files_elsewhere_writes_its_own_and_never_rewrites_one(tiny_pack, tmp_path, uninterrupted):
+    # What a claim of the web app does: its own folder, the previous claim's files by name, a file per epoch.
+    expected, expected_epochs = uninterrupted
+    recorded = []
+    first = fit(pack=tiny_pack, config=CONFIG, out_dir=tmp_path / "claim-1", file_per_epoch=True,
+                on_checkpoint=lambda metrics, last, best: recorded.append((metrics["epoch"], last, best)),
+                on_batch=lambda p: p.epoch == 3 and p.batch == 2)
+    assert first.outcome == "stopped" and first.last_checkpoint.endswith("claim-1/last-e2-b2.pt")
+    assert [(epoch, last.name) for epoch, last, _ in recorded] == [(1, "last-e1.pt"), (2, "last-e2.pt")]
+    assert all(best is None or best.name == f"best-e{epoch}.pt" for epoch, _, best in recorded)
+    written = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "claim-1").iterdir()}
+
+    second = fit(pack=tiny_pack, config=CONFIG, out_dir=tmp_path / "claim-2", file_per_epoch=True,
+                 resume_from=first.last_checkpoint, best_from=first.checkpoint)
+    assert second.outcome == "completed" and without_timing(second.history) == without_timing(expected_epochs)
+    assert {path.name: path.stat().st_mtime_ns for path in (tmp_path / "claim-1").iterdir()} == written
+    assert second.best_epoch == expected.best_epoch
+    assert load_checkpoint(second.checkpoint)["epoch"] == second.best_epoch
+    assert_same_weights(second.last_checkpoint, expected.last_checkpoint)
+
+
+def test_a_best_checkpoint_that_fell_behind_its_record_is_not_taken_for_the_best_epoch(tiny_pack, tmp_path):
+    first = fit(pack=tiny_pack, config=CONFIG, out_dir=tmp_path / "a", file_per_epoch=True,
+                on_batch=lambda p: p.epoch == 3 and p.batch == 1)
+    state = load_checkpoint(first.last_checkpoint)
+    assert state["progress"]["best_epoch"] >= 1
+    behind = tmp_path / "behind.pt"
+    torch.save({**load_checkpoint(first.checkpoint), "epoch": 0}, behind)  # holds no epoch's best weights
+    second = fit(pack=tiny_pack, config=CONFIG, out_dir=tmp_path / "b", file_per_epoch=True,
+                 resume_from=first.last_checkpoint, best_from=behind)
+    assert second.best_epoch is not None and second.best_epoch >= 3
+    assert load_checkpoint(second.checkpoint)["epoch"] == second.best_epoch

@@ -3,8 +3,8 @@ references/classification/train.py.
 
 Nothing in a step waits for the host: loss and accuracy are summed on the device and read once per
 epoch, so a GPU stays busy. Every epoch ends with a rolling `last.pt` (and `best.pt` when val
-accuracy improved); a stop asked for by `on_batch` writes `last.pt` mid-epoch, and `fit(resume=True)`
-continues from it exactly where it left off.
+accuracy improved); a stop asked for by `on_batch` writes `last.pt` mid-epoch, and a `fit` given that
+file (`resume_from`, or `resume=True` in the same folder) continues exactly where it left off.
 """
 from __future__ import annotations
 
@@ -93,6 +93,13 @@ class RunProgress:
     monitor_best: float | None = None
     bad_epochs: int = 0
 
+    def best_is(self, epoch: int | None) -> None:
+        """The best epoch is the one whose weights are at hand (a best checkpoint that fell behind its record)."""
+        self.best_epoch = epoch or None
+        row = self.history[epoch - 1] if epoch else None
+        self.best_score = -math.inf if row is None else (
+            row["val_acc"] if row["val_acc"] is not None else -row["train_loss"])
+
     def record(self, metrics: dict[str, Any], *, monitor: str) -> bool:
         """Adds an epoch; True when it is the best so far (and best.pt should be written)."""
         self.history.append(metrics)
@@ -169,15 +176,27 @@ def evaluate(s: TrainingSession, *, split: str) -> tuple[float | None, float | N
 def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, Any] | None, out_dir: str | os.PathLike,
         on_batch: Callable[[BatchProgress], bool | None] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
-        resume: bool = False, init_checkpoint: str | os.PathLike | None = None,
-        imagenet_weights: str | os.PathLike | None = None, resident: bool | None = None) -> FitResult:
-    """Train on a pack; `resume=True` continues from `out_dir/last.pt` when there is one.
+        on_checkpoint: Callable[..., None] | None = None,
+        resume: bool = False, resume_from: str | os.PathLike | None = None,
+        best_from: str | os.PathLike | None = None, file_per_epoch: bool = False,
+        init_checkpoint: str | os.PathLike | None = None, imagenet_weights: str | os.PathLike | None = None,
+        resident: bool | None = None) -> FitResult:
+    """Train on a pack, writing checkpoints into `out_dir`.
+
+    A run continues from `resume_from` (a `last.pt` of its own) with `best_from` its best checkpoint
+    so far, wherever they are; `resume=True` means the `last.pt` and `best.pt` in `out_dir`, when
+    there are some. A best checkpoint that is not of the best epoch recorded with it (a crash between
+    two writes) makes its own epoch the best: the weights at hand and the record always agree.
+    `file_per_epoch` writes `last-e<epoch>.pt` (`...-b<batch>.pt` for a stop mid-epoch) and
+    `best-e<epoch>.pt` instead of rolling `last.pt` and `best.pt`: no file is ever written twice, so one
+    that someone else has named stays as it was.
 
     `on_batch(progress)` runs after every training step (Python numbers only, so it costs no
     device sync); returning True stops the run: `last.pt` is written mid-epoch and the outcome is
     "stopped". `on_epoch(metrics)` gets the keys of `/api/runs/<id>/metrics` after each epoch,
-    before that epoch's checkpoint is written: after a crash in between, the epoch is trained and
-    reported again with the same numbers, so store metrics by epoch number.
+    before that epoch's checkpoints are written; `on_checkpoint(metrics, last=path, best=path or
+    None)` once they are: the moment to record the epoch together with the files that hold it. After
+    a crash between the two, the epoch is trained and reported again with the same numbers.
     `init_checkpoint` is the file a `{"run": id}` start resolves to; `imagenet_weights` a weights
     file to use instead of torchvision's cache; `resident` forces (or forbids) moving the pack to
     the device. Errors that stop a run before it starts raise (ConfigError, CheckpointError,
@@ -185,10 +204,22 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
     """
     config = as_config(config)
     out_dir = Path(out_dir)
-    last_path, best_path = out_dir / LAST, out_dir / BEST
-    resumed = load_checkpoint(last_path) if resume and last_path.is_file() else None
+    if resume and resume_from is None and (out_dir / LAST).is_file():
+        resume_from = out_dir / LAST
+        best_from = best_from or ((out_dir / BEST) if (out_dir / BEST).is_file() else None)
+    resumed = load_checkpoint(resume_from) if resume_from is not None else None
     if resumed is not None and resumed["config"] != config.to_dict():
-        raise CheckpointError(f"{last_path} was written by a different config; start in another folder")
+        raise CheckpointError(f"{Path(resume_from).name} was written by a different config; start in another folder")
+    current_best = Path(best_from) if resumed is not None and best_from is not None else None
+    current_last = Path(resume_from) if resume_from is not None else None
+
+    def last_path(batch: int = 0) -> Path:
+        if not file_per_epoch:
+            return out_dir / LAST
+        return out_dir / (f"last-e{progress.epoch}-b{batch}.pt" if batch else f"last-e{progress.epoch}.pt")
+
+    def best_path() -> Path:
+        return out_dir / (f"best-e{progress.epoch}.pt" if file_per_epoch else BEST)
     s = open_session(pack=pack, config=config, resident=resident, init_checkpoint=init_checkpoint,
                      imagenet_weights=imagenet_weights, load_pretrained=resumed is None)
     optimizer = build_optimizer(s.model, config)
@@ -204,9 +235,12 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
         progress = RunProgress(**resumed["progress"])
         if resumed["partial"] is not None:
             totals = EpochTotals.from_checkpoint(resumed["partial"], s.device)
+        best_weights_epoch = load_checkpoint(current_best)["epoch"] if current_best is not None else None
+        if best_weights_epoch != progress.best_epoch:
+            progress.best_is(best_weights_epoch)
 
-    def save(path: Path, partial: EpochTotals | None = None) -> None:
-        save_checkpoint({
+    def save(path: Path, partial: EpochTotals | None = None) -> Path:
+        return save_checkpoint({
             "model": s.model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
             "epoch": progress.epoch, "partial": partial.to_checkpoint() if partial else None,
             "rng": rng_state(generator), "progress": asdict(progress), "config": config.to_dict(),
@@ -218,8 +252,8 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
         return FitResult(
             outcome=outcome, error=error, epochs_completed=progress.epoch, best_epoch=progress.best_epoch,
             best_val_acc=progress.best_val_acc, test_acc=test_acc,
-            checkpoint=str(best_path) if best_path.is_file() else None,
-            last_checkpoint=str(last_path) if last_path.is_file() else None,
+            checkpoint=str(current_best) if current_best is not None else None,
+            last_checkpoint=str(current_last) if current_last is not None else None,
             history=list(progress.history), evaluation=evaluation, device=s.describe_device())
 
     def stopped_early() -> bool:
@@ -231,7 +265,7 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
         if train_one_epoch(s, optimizer=optimizer, schedule=schedule, epoch=epoch, generator=generator,
                            totals=totals, start_batch=progress.batch, on_batch=on_batch):
             progress.batch = totals.batches
-            save(last_path, partial=totals)
+            current_last = save(last_path(totals.batches), partial=totals)
             return result("stopped")
         eval_started = time.perf_counter()
         val_loss, val_acc = evaluate(s, split="val")
@@ -249,15 +283,17 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
         totals = EpochTotals.zeros(s.device)
         if on_epoch is not None:
             on_epoch(dict(metrics))
-        save(last_path)
+        current_last = save(last_path())
         if is_best:
-            save(best_path)
+            current_best = save(best_path())
+        if on_checkpoint is not None:
+            on_checkpoint(dict(metrics), last=current_last, best=current_best if is_best else None)
 
     outcome = "early_stopped" if stopped_early() else "completed"
     split = default_split(s.pack)
-    if split is None or not best_path.is_file():
+    if split is None or current_best is None:
         return result(outcome)
-    s.model.load_state_dict(load_checkpoint(best_path)["model"])
+    s.model.load_state_dict(load_checkpoint(current_best)["model"])
     probabilities, labels, index = predict_split(model=s.model, data=s.data, pipeline=s.pipeline, split=split,
                                                  batch_size=_eval_batch_size(config), autocast=s.autocast)
     return result(outcome, evaluation=classification_report(
