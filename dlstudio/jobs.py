@@ -8,7 +8,8 @@ The job's database row is its truth; the broker only rings the bell (docs/ARCHIT
    heartbeat is older than DLSTUDIO_STALE_AFTER as abandoned (its worker was killed, or ran out of
    memory) and hands it on or fails it;
 3. writes everything after the claim through its `Lease`, conditional on still holding the row, so
-   a worker that lost it (the reaper gave it to another) changes nothing;
+   a worker that lost it (the reaper gave it to another) changes nothing; `Lease.write` extends that
+   to rows of other tables (an epoch, an evaluation), written in the same transaction;
 4. ends a failure with one sentence a person can act on (`failure_sentence`), the traceback in the
    worker's log;
 5. gives its memory back when it is done (`working` again): a training worker lives for many jobs.
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -51,6 +52,19 @@ class Lease:
         """Write to the row if it is still this worker's; whether it was."""
         return bool(self.mine.update(**fields))
 
+    def write(self, also: Callable[[], object], **fields) -> bool:
+        """`also()` (writes to other tables: an epoch's row, an evaluation) and the row's `fields`, in one
+        transaction and only while the row is this worker's; whether it was.
+
+        The conditional UPDATE comes first: it locks the row until the commit (PostgreSQL; SQLite's write
+        lock is the whole file's), so the reaper cannot hand the row on between the check and `also()`.
+        """
+        with transaction.atomic():
+            held = self.mine.update(**fields) if fields else self.mine.select_for_update().exists()
+            if held:
+                also()
+            return bool(held)
+
     def beat(self) -> bool:
         return self.update(heartbeat_at=timezone.now())
 
@@ -61,6 +75,12 @@ def claim(model: type[Model], pk: int, *, where: dict, changes: dict, held: dict
     if model.objects.filter(pk=pk, **where).update(**changes) != 1:
         return None
     return Lease(model, pk, **held)
+
+
+def beat_interval() -> float:
+    """Seconds between two heartbeats: several per DLSTUDIO_STALE_AFTER, so one slow write never makes a
+    live worker look gone."""
+    return min(5.0, settings.STALE_AFTER / 4)
 
 
 class Heartbeat(threading.Thread):
@@ -80,8 +100,7 @@ class Heartbeat(threading.Thread):
         self._finished = threading.Event()
 
     def run(self):
-        # Several beats per horizon, so one slow write never makes a live worker look gone.
-        every = min(5.0, settings.STALE_AFTER / 4)
+        every = beat_interval()
         try:
             while not self._finished.wait(every):
                 if not self.beat():

@@ -5,6 +5,7 @@ Rows keep paths relative to the data dir, so a worker on another machine that mo
 storage elsewhere finds the same files. Names are generated, never taken from an upload.
 """
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,11 @@ def absolute(relative: str) -> Path:
     if settings.DATA_DIR.resolve() not in path.parents:
         raise ValueError("a stored path must stay inside the data dir")
     return path
+
+
+def relative(path) -> str:
+    """What a row stores for a file under the data dir."""
+    return str(Path(path).resolve().relative_to(settings.DATA_DIR.resolve()))
 
 
 def new_upload_path() -> str:
@@ -42,6 +48,20 @@ def new_weights_path() -> str:
 def packs_of(dataset_id: int) -> list[str]:
     """Every pack folder made for a dataset, finished or `.partial` (one per ingest attempt)."""
     return [f"packs/{path.name}" for path in (settings.DATA_DIR / "packs").glob(f"{dataset_id}-*")]
+
+
+def unchanged_for(folder: str, seconds: float, pattern: str = "*", *, now: float | None = None) -> list[str]:
+    """The files under `folder` matching `pattern` that nothing has written to for `seconds`: what a sweep of
+    leftovers may remove (a file being written is younger than that)."""
+    now = time.time() if now is None else now
+    found = []
+    for path in (settings.DATA_DIR / folder).rglob(pattern):
+        try:
+            if path.is_file() and now - path.stat().st_mtime > seconds:
+                found.append(str(path.relative_to(settings.DATA_DIR)))
+        except FileNotFoundError:  # removed meanwhile
+            continue
+    return found
 
 
 def remove(relative: str) -> None:

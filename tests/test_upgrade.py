@@ -69,6 +69,8 @@ def made_before_the_split(old, data_dir, tmp_path) -> dict:
                              notes="made before the split", tags=["old"])
     for epoch in (1, 2):
         EpochMetric.objects.create(run=run, epoch=epoch, train_loss=1.0 / epoch, val_acc=0.5 * epoch)
+    waiting = Run.objects.create(experiment=experiment, team=team, dataset=dataset, config=QUICK, arch="smallcnn",
+                                 epochs=2, checkpoint_dir="runs/2-old")
     Evaluation.objects.create(run=run, **{k: result.evaluation[k] for k in (
         "split", "accuracy", "classes", "confusion", "per_class", "misclassified", "top_k_accuracy")})
     LRFinding.objects.create(experiment=experiment, team=team, status="succeeded", lrs=[1e-3], losses=[0.5])
@@ -76,7 +78,7 @@ def made_before_the_split(old, data_dir, tmp_path) -> dict:
     can_view = Permission.objects.get_or_create(content_type=run_type, codename="view_run",
                                                 defaults={"name": "Can view run"})[0]
     user.user_permissions.add(can_view)
-    return {"user": user.pk, "run": run.pk, "weights": weights.pk, "experiment": experiment.pk,
+    return {"user": user.pk, "run": run.pk, "waiting": waiting.pk, "weights": weights.pk, "experiment": experiment.pk,
             "dataset": dataset.pk, "run_type": run_type.pk, "accuracy": result.evaluation["accuracy"]}
 
 
@@ -93,6 +95,7 @@ def test_an_installation_from_before_the_split_upgrades_with_migrate_and_loses_n
     from apps.datasets.models import Dataset
     from apps.experiments.models import Experiment, LRFinding
     from apps.runs.models import EpochMetric, Evaluation, Run
+    from apps.runs.training import run_train
     from apps.serving.predictors import predict
     from apps.weights.models import WeightsFile
 
@@ -108,6 +111,12 @@ def test_an_installation_from_before_the_split_upgrades_with_migrate_and_loses_n
     assert ContentType.objects.get_for_model(Run).pk == made["run_type"]
     assert not ContentType.objects.filter(app_label="experiments", model="run").exists()
     assert django_user_model.objects.get(pk=made["user"]).has_perm("runs.view_run")
+
+    # The files it trained into are named by the row now; a run still waiting has nothing to resume from,
+    # and trains in a folder of its claim.
+    assert (run.last_checkpoint, run.best_checkpoint) == ("runs/1-old/last.pt", "runs/1-old/best.pt")
+    assert run_train(run_id=made["waiting"], worker="w@upgrade") == "completed"
+    assert Run.objects.get(pk=made["waiting"]).best_checkpoint.startswith("runs/2-old/claim-1/")
 
     image = io.BytesIO()
     Image.new("L", (8, 8), 200).save(image, format="PNG")

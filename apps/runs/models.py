@@ -30,6 +30,11 @@ class Run(models.Model):
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempt = models.PositiveSmallIntegerField(default=1)
+    # The fencing token: it grows with every claim, and every write a worker makes about the run is
+    # conditional on the lease of its claim, so a worker that lost the run (stopped, then handed on by
+    # the reaper) changes nothing when it wakes up. Checkpoints are written per claim, under
+    # `<checkpoint_dir>/claim-<fence>/`, and become the run's only when the row names them.
+    fence = models.PositiveIntegerField(default=0)
     lease_owner = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
@@ -50,6 +55,10 @@ class Run(models.Model):
     torch_version = models.CharField(max_length=40, blank=True)
     code_version = models.CharField(max_length=40, blank=True)
     checkpoint_dir = models.CharField(max_length=300, blank=True, help_text="Relative to the data dir.")
+    # The checkpoints that are the run's, relative to the data dir: where it resumes from, and the weights
+    # of `best_epoch` (named in the same write that records that epoch).
+    last_checkpoint = models.CharField(max_length=300, blank=True)
+    best_checkpoint = models.CharField(max_length=300, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
 
@@ -115,6 +124,9 @@ class Evaluation(models.Model):
     per_class = models.JSONField(default=list)
     misclassified = models.JSONField(default=list)
     top_k_accuracy = models.JSONField(default=dict, blank=True)
+    # The checkpoint it scored (relative to the data dir) and that file's SHA-256.
+    checkpoint = models.CharField(max_length=300, blank=True)
+    checkpoint_sha256 = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,8 +19,6 @@ RUN_ORDERINGS = {
     "-best_val_acc": ("-best_val_acc", "-id"), "best_val_acc": ("best_val_acc", "id"),
     "-test_acc": ("-test_acc", "-id"),
 }
-# Where the engine writes a run's best weights, inside the run's checkpoint folder.
-BEST_CHECKPOINT = "best.pt"
 
 
 def runs_for(user) -> QuerySet[Run]:
@@ -150,8 +148,8 @@ def starting_run(user, config: dict) -> Run | None:
 
 
 def best_checkpoint_path(run: Run) -> Path | None:
-    """Where the run's best weights are (or will be); None for a run that never had a folder."""
-    return storage.absolute(run.checkpoint_dir) / BEST_CHECKPOINT if run.checkpoint_dir else None
+    """Where the run's best weights are: the checkpoint its row names; None before it has one."""
+    return storage.absolute(run.best_checkpoint) if run.best_checkpoint else None
 
 
 def starting_checkpoint(config: dict) -> Path | None:
@@ -161,7 +159,7 @@ def starting_checkpoint(config: dict) -> Path | None:
     pretrained = config.get("pretrained")
     if not isinstance(pretrained, dict):
         return None
-    parent = Run.objects.filter(pk=pretrained.get("run")).only("pk", "checkpoint_dir").first()
+    parent = Run.objects.filter(pk=pretrained.get("run")).only("pk", "best_checkpoint").first()
     path = best_checkpoint_path(parent) if parent is not None else None
     if path is None:
         raise ValidationError(f"Run {pretrained.get('run')}, whose weights this starts from, is gone; clone the "

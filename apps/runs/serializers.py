@@ -76,6 +76,9 @@ class MetricsPollSerializer(serializers.Serializer):
 
 
 class EvaluationSerializer(serializers.ModelSerializer):
+    checkpoint_sha256 = serializers.CharField(help_text="SHA-256 of the checkpoint it scored: the run's best weights, "
+                                                        "as the checkpoint download serves them.")
+
     class Meta:
         model = Evaluation
-        fields = list(Evaluation.REPORT)
+        fields = [*Evaluation.REPORT, "checkpoint_sha256"]

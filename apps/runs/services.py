@@ -3,6 +3,7 @@
 What happens inside a worker while a run trains lives in `training.py`.
 """
 import logging
+import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.experiments.services import config_validate
-from dlstudio import storage
+from dlstudio import jobs, storage
 from workers import broker
 
 from .models import Run
@@ -43,11 +44,14 @@ def run_start(*, experiment, user, overrides: dict | None = None) -> Run:
 
 
 def run_cancel(*, run: Run) -> Run:
-    """A queued run is cancelled at once; a running one is asked to stop and checkpoints first."""
-    cancelled_in_queue = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
-        status=Run.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(), eta_seconds=None)
-    if not cancelled_in_queue:
-        Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(cancel_requested=True)
+    """A queued run is cancelled at once; a running one is asked to stop and checkpoints first.
+
+    The flag comes first, then a queued run ends: whatever the worker does meanwhile (give the run back
+    to the queue, lose it), the flag is on the row it finds, and no path re-queues a run that carries it.
+    """
+    Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE_STATUSES).update(cancel_requested=True)
+    Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+        status=Run.Status.CANCELLED, finished_at=timezone.now(), eta_seconds=None)
     run.refresh_from_db()
     return run
 
@@ -72,32 +76,44 @@ def run_annotate(*, run: Run, notes: str | None = None, tags: list[str] | None =
     return run
 
 
-def run_requeue(*, run_id: int, lease: str) -> bool:
-    """Give a run back to the queue (its worker is shutting down); it resumes from its checkpoint."""
-    if Run.objects.filter(pk=run_id, lease_owner=lease, status=Run.Status.RUNNING).update(
-            status=Run.Status.QUEUED, lease_owner="", eta_seconds=None, queued_at=timezone.now()):
+def run_requeue(*, run_id: int, lease: str, last_checkpoint: str) -> bool:
+    """Give a run back to the queue (its worker is shutting down), to resume from `last_checkpoint`; a run
+    asked to stop meanwhile ends cancelled instead."""
+    mine = Run.objects.filter(pk=run_id, lease_owner=lease, status=Run.Status.RUNNING)
+    now = timezone.now()
+    if mine.filter(cancel_requested=True).update(status=Run.Status.CANCELLED, lease_owner="", eta_seconds=None,
+                                                 finished_at=now, last_checkpoint=last_checkpoint):
+        return False
+    if mine.filter(cancel_requested=False).update(status=Run.Status.QUEUED, lease_owner="", eta_seconds=None,
+                                                  queued_at=now, last_checkpoint=last_checkpoint):
         broker.send_on_commit(TRAIN_TASK, run_id)
         return True
     return False
 
 
 def runs_reap(*, now=None) -> dict:
-    """Re-queue runs whose worker went silent, to resume from their last checkpoint.
+    """Re-queue runs whose worker went silent, to resume from their last checkpoint; end cancelled runs.
 
     A run is lost when its heartbeat is older than DLSTUDIO_STALE_AFTER. It goes back to the queue
-    with attempt + 1, up to Run.MAX_ATTEMPTS; then it fails with the reason. Each change is one
-    conditional UPDATE on the heartbeat it saw, so two reapers never both act on a run.
+    with attempt + 1, up to Run.MAX_ATTEMPTS; then it fails with the reason. A run asked to stop is
+    never re-queued: queued, it ends cancelled at once; running, as soon as its heartbeat has missed a
+    few beats (its worker died), without waiting for the stale horizon. Each change is one conditional
+    UPDATE on what it saw, so two reapers never both act on a run.
     """
     now = now or timezone.now()
     horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
+    silent = now - timezone.timedelta(seconds=3 * jobs.beat_interval())
     counts = {"requeued": 0, "failed": 0, "cancelled": 0}
-    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=horizon)
-    for run in stale.only("pk", "attempt", "heartbeat_at", "cancel_requested", "lease_owner"):
-        same = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, heartbeat_at=run.heartbeat_at)
-        if run.cancel_requested:
-            counts["cancelled"] += same.update(status=Run.Status.CANCELLED, lease_owner="", finished_at=now,
-                                               eta_seconds=None)
-        elif run.attempt >= Run.MAX_ATTEMPTS:
+    counts["cancelled"] += Run.objects.filter(status=Run.Status.QUEUED, cancel_requested=True).update(
+        status=Run.Status.CANCELLED, finished_at=now, eta_seconds=None)
+    counts["cancelled"] += Run.objects.filter(status=Run.Status.RUNNING, cancel_requested=True,
+                                              heartbeat_at__lt=silent).update(
+        status=Run.Status.CANCELLED, lease_owner="", finished_at=now, eta_seconds=None)
+    stale = Run.objects.filter(status=Run.Status.RUNNING, cancel_requested=False, heartbeat_at__lt=horizon)
+    for run in stale.only("pk", "attempt", "heartbeat_at", "lease_owner"):
+        same = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, cancel_requested=False,
+                                  heartbeat_at=run.heartbeat_at)
+        if run.attempt >= Run.MAX_ATTEMPTS:
             counts["failed"] += same.update(
                 status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
                 error=(f"The run lost its worker {run.attempt} times (it stopped sending heartbeats, "
@@ -131,3 +147,60 @@ def runs_resend_lost(*, now=None) -> int:
             broker.send_on_commit(TRAIN_TASK, pk)
             resent += 1
     return resent
+
+
+LEFTOVER_AGE = 3600  # seconds: a temporary file this old belongs to no live save
+
+
+def runs_sweep(*, now: float | None = None) -> dict:
+    """Remove checkpoint files that no run will read: in the folders of claims that lost their run (or of
+    runs that ended), every file the row does not name, and the folder when it names none; folders of runs
+    that no longer exist; and the temporaries of saves that never finished (a worker killed mid-write) once
+    they are an hour old."""
+    now = time.time() if now is None else now
+    removed = {"claims": 0, "files": 0, "runs": 0, "temporaries": 0}
+    root = settings.DATA_DIR / "runs"
+    folders = {f"runs/{path.name}": path for path in root.iterdir() if path.is_dir()} if root.is_dir() else {}
+    rows = {row["checkpoint_dir"]: row for row in Run.objects.filter(checkpoint_dir__in=list(folders)).values(
+        "checkpoint_dir", "status", "fence", "last_checkpoint", "best_checkpoint")}
+    for relative, folder in folders.items():
+        row = rows.get(relative)
+        if row is None:
+            if _idle(folder, LEFTOVER_AGE, now):  # a run that no longer exists, not one being created now
+                storage.remove(relative)
+                removed["runs"] += 1
+            continue
+        named = {row["last_checkpoint"], row["best_checkpoint"]} - {""}
+        for claim in folder.glob("claim-*"):
+            if not _past_claim(claim.name, row):
+                continue
+            inside = f"{relative}/{claim.name}/"
+            if not any(name.startswith(inside) for name in named):
+                storage.remove(inside)
+                removed["claims"] += 1
+                continue
+            for path in claim.glob("*.pt"):  # a killed claim's last checkpoints beside the best one it left
+                if f"{inside}{path.name}" not in named:
+                    storage.remove(f"{inside}{path.name}")
+                    removed["files"] += 1
+        for temporary in storage.unchanged_for(relative, LEFTOVER_AGE, ".*.tmp", now=now):
+            storage.remove(temporary)
+            removed["temporaries"] += 1
+    return removed
+
+
+def _past_claim(name: str, row: dict) -> bool:
+    """A claim folder no worker writes to as the run's: an earlier claim than the row's, or the last one of
+    a run that ended. A claim newer than the row as read is being made right now, and stays."""
+    number = name.removeprefix("claim-")
+    if not number.isdigit():
+        return False
+    return int(number) < row["fence"] or (int(number) == row["fence"] and row["status"] not in Run.ACTIVE_STATUSES)
+
+
+def _idle(folder, seconds: float, now: float) -> bool:
+    """Nothing in `folder` (nor the folder itself) has changed for `seconds`."""
+    try:
+        return all(now - path.stat().st_mtime > seconds for path in [folder, *folder.rglob("*")])
+    except FileNotFoundError:  # changing right now
+        return False

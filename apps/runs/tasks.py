@@ -1,7 +1,7 @@
 """Celery tasks of runs: ids in, one call out (the work lives in `training` and `services`)."""
 from celery import shared_task
 
-from .services import runs_reap, runs_resend_lost
+from .services import runs_reap, runs_resend_lost, runs_sweep
 
 
 @shared_task(bind=True, name="runs.train")
@@ -18,3 +18,9 @@ def reap() -> dict:
     """The reaper's share for runs (celery beat): runs whose worker went silent go back to the queue,
     runs whose message the broker lost are sent again."""
     return {**runs_reap(), "resent": runs_resend_lost()}
+
+
+@shared_task(name="runs.sweep")
+def sweep() -> dict:
+    """Checkpoint files no run will read (celery beat, every few minutes)."""
+    return runs_sweep()

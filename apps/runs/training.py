@@ -1,17 +1,25 @@
 """A run inside a training worker: claim it, train through the engine, record what happens, let go.
 
 This runs in the `train` worker (one process per GPU) through the job skeleton of `dlstudio.jobs`.
-The engine knows nothing of Django; the callbacks here turn its progress into rows, and every write
-after the claim goes through the run's lease, so a worker that lost its run (the reaper handed it to
-another) can no longer change it.
+The engine knows nothing of Django; the callbacks here turn its progress into rows.
+
+Fencing (docs/RELIABILITY.md): each claim raises the run's `fence` and writes its checkpoints into a
+folder of its own, `<checkpoint_dir>/claim-<fence>/`. An epoch is recorded together with the
+checkpoints that hold it, in one write conditional on the lease: the row then names them
+(`last_checkpoint`, and `best_checkpoint` with `best_epoch`), and the next claim resumes from what the
+row names. A worker that lost its run (stopped, then handed on by the reaper) can still write files
+into its own folder when it wakes up, but no row names them and none of its writes lands.
 """
+import hashlib
 import math
 import os
 import time
 import traceback
 import uuid
+from pathlib import Path
 
 import torch
+from django.db.models import F
 from django.utils import timezone
 
 from dlstudio import jobs, storage
@@ -30,28 +38,42 @@ def run_train(*, run_id: int, worker: str) -> str:
     token = f"{worker}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     now = timezone.now()
     lease = jobs.claim(Run, run_id, where={"status": Run.Status.QUEUED, "cancel_requested": False},
-                       changes={"status": Run.Status.RUNNING, "lease_owner": token, "heartbeat_at": now,
-                                "worker": worker, "error": "", "traceback": "", "torch_version": torch.__version__,
-                                "code_version": code_version()},
+                       changes={"status": Run.Status.RUNNING, "lease_owner": token, "fence": F("fence") + 1,
+                                "heartbeat_at": now, "worker": worker, "error": "", "traceback": "",
+                                "torch_version": torch.__version__, "code_version": code_version()},
                        held={"lease_owner": token})
     if lease is None:
         return "not claimed"
     Run.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
     run = Run.objects.select_related("dataset", "parent", "weights_file").get(pk=run_id)
-    with jobs.working(f"run-{run_id}", lease):
-        return _train(run, lease, token)
+    claim = f"{run.checkpoint_dir}/claim-{run.fence}"
+    try:
+        with jobs.working(f"run-{run_id}", lease):
+            return _train(run, lease, token, claim)
+    finally:
+        _tidy(run_id, claim)
+
+
+def _tidy(run_id: int, claim: str) -> None:
+    """The files of this claim that the row does not name when it ends: read by nobody, ever."""
+    named = set(Run.objects.filter(pk=run_id).values_list("last_checkpoint", "best_checkpoint").get())
+    folder = storage.absolute(claim)
+    for path in folder.glob("*.pt") if folder.is_dir() else ():
+        if storage.relative(path) not in named:
+            path.unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 class Tracker:
-    """The engine's callbacks: progress, cancellation and one metric row per epoch."""
+    """The engine's callbacks: progress, cancellation, and each epoch recorded with its checkpoints."""
 
-    def __init__(self, run: Run, lease: jobs.Lease):
-        self.run, self.lease = run, lease
+    def __init__(self, run: Run, lease: jobs.Lease, claim: str):
+        self.run, self.lease, self.claim = run, lease, claim
+        self.named = {run.last_checkpoint, run.best_checkpoint} - {""}  # what the row names now
         self.stop_reason: str | None = None
         self._last = time.monotonic()
         self._started, self._start_fraction = time.monotonic(), None
-        best = EpochMetric.objects.filter(run=run, val_acc__isnull=False).order_by("-val_acc", "epoch").first()
-        self.best = (best.epoch, best.val_acc) if best else None
 
     def on_batch(self, progress) -> bool:
         now = time.monotonic()
@@ -65,54 +87,83 @@ class Tracker:
         eta = (now - self._started) * (1 - fraction) / done if done > 0 else None
         if not self.lease.update(progress=fraction, eta_seconds=eta):
             self.stop_reason = "lost"  # the reaper gave the run to another worker
-        elif Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+        elif cancel_requested(self.run):
             self.stop_reason = "cancelled"
         elif jobs.shutdown_requested.is_set():
             self.stop_reason = "shutdown"
         return self.stop_reason is not None
 
-    def on_epoch(self, metrics: dict) -> None:
+    def on_checkpoint(self, metrics: dict, *, last: Path, best: Path | None) -> None:
         metrics = {k: (v if v is None or math.isfinite(v) else None) for k, v in metrics.items()}
+        fields = {"epoch": metrics["epoch"], "progress": metrics["epoch"] / self.run.epochs,
+                  "last_checkpoint": storage.relative(last)}
+        if best is not None:
+            fields.update(best_epoch=metrics["epoch"], best_val_acc=metrics["val_acc"],
+                          best_checkpoint=storage.relative(best))
         # By epoch number: an epoch trained again after a crash replaces its own row.
-        EpochMetric.objects.update_or_create(run_id=self.run.pk, epoch=metrics["epoch"],
-                                             defaults={**metrics, "attempt": self.run.attempt})
-        fields = {"epoch": metrics["epoch"], "progress": metrics["epoch"] / self.run.epochs}
-        if metrics["val_acc"] is not None and (self.best is None or metrics["val_acc"] > self.best[1]):
-            self.best = (metrics["epoch"], metrics["val_acc"])
-            fields.update(best_epoch=metrics["epoch"], best_val_acc=metrics["val_acc"])
-        self.lease.update(**fields)
+        if self.lease.write(lambda: EpochMetric.objects.update_or_create(
+                run_id=self.run.pk, epoch=metrics["epoch"], defaults={**metrics, "attempt": self.run.attempt}),
+                **fields):
+            now_named = {fields["last_checkpoint"], fields.get("best_checkpoint") or self.best_named()}
+            self.forget(self.named - now_named)
+            self.named = now_named
+
+    def best_named(self) -> str | None:
+        return next((name for name in self.named if Path(name).name.startswith("best")), None)
+
+    def forget(self, files: set[str]) -> None:
+        """This claim's files that the row no longer names: nobody reads them again (the row only ever names
+        newer ones, and this worker still holds the run), so they go at once."""
+        for name in files:
+            if name.startswith(f"{self.claim}/"):
+                storage.remove(name)
 
 
-def _train(run: Run, lease: jobs.Lease, token: str) -> str:
+def cancel_requested(run: Run) -> bool:
+    return Run.objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
+def _train(run: Run, lease: jobs.Lease, token: str, claim: str) -> str:
     if run.dataset is None or not run.dataset.pack_path:
         return _fail(lease, "The dataset of this run was deleted; start the experiment on another dataset.")
-    out_dir = storage.absolute(run.checkpoint_dir)
-    tracker = Tracker(run, lease)
+    out_dir = storage.absolute(claim)
+    tracker = Tracker(run, lease, claim)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)  # inside: a full disk fails the run with its sentence
         lease.update(device=_device_name(run.config.get("device", "auto")))
-        result = engine.fit(pack=storage.absolute(run.dataset.pack_path), config=run.config, out_dir=out_dir,
-                            on_batch=tracker.on_batch, on_epoch=tracker.on_epoch, resume=True,
-                            init_checkpoint=best_checkpoint_path(run.parent) if run.parent else None,
-                            imagenet_weights=storage.absolute(run.weights_file.path) if run.weights_file else None)
+        result = engine.fit(
+            pack=storage.absolute(run.dataset.pack_path), config=run.config, out_dir=out_dir,
+            on_batch=tracker.on_batch, on_checkpoint=tracker.on_checkpoint, file_per_epoch=True,
+            resume_from=storage.absolute(run.last_checkpoint) if run.last_checkpoint else None,
+            best_from=storage.absolute(run.best_checkpoint) if run.best_checkpoint else None,
+            init_checkpoint=best_checkpoint_path(run.parent) if run.parent else None,
+            imagenet_weights=storage.absolute(run.weights_file.path) if run.weights_file else None)
     except Exception as exc:  # every failure ends the run with a sentence; the traceback goes beside it
         sentence = jobs.failure_sentence(exc, doing="Training", subject="this run", again="start the run again")
         return _fail(lease, sentence, traceback.format_exc())
 
     if result.outcome == "stopped":
+        # A stop mid-epoch wrote `last.pt` where the run is now: the run's to resume from.
+        last = storage.relative(result.last_checkpoint)
         if tracker.stop_reason == "cancelled":
-            lease.update(status=Run.Status.CANCELLED, finished_at=timezone.now(), eta_seconds=None, lease_owner="")
+            lease.update(status=Run.Status.CANCELLED, finished_at=timezone.now(), eta_seconds=None, lease_owner="",
+                         last_checkpoint=last)
         elif tracker.stop_reason == "shutdown":
-            run_requeue(run_id=run.pk, lease=token)
+            run_requeue(run_id=run.pk, lease=token, last_checkpoint=last)
         return tracker.stop_reason or "stopped"
     if result.outcome == "failed":
         return _fail(lease, result.error)
-    if result.evaluation:
-        Evaluation.objects.update_or_create(run_id=run.pk, defaults={
-            key: result.evaluation[key] for key in Evaluation.REPORT})
-    lease.update(status=Run.Status.SUCCEEDED, progress=1.0, eta_seconds=None, finished_at=timezone.now(),
-                 best_epoch=result.best_epoch, best_val_acc=result.best_val_acc, test_acc=result.test_acc,
-                 device=result.device, lease_owner="")
+    if cancel_requested(run):  # asked while the best weights were being evaluated
+        lease.update(status=Run.Status.CANCELLED, finished_at=timezone.now(), eta_seconds=None, lease_owner="")
+        return "cancelled"
+    best = Path(result.checkpoint) if result.checkpoint else None
+    evaluation = result.evaluation and {
+        **{key: result.evaluation[key] for key in Evaluation.REPORT},
+        "checkpoint": storage.relative(best), "checkpoint_sha256": _sha256(best)}
+    lease.write(lambda: evaluation and Evaluation.objects.update_or_create(run_id=run.pk, defaults=evaluation),
+                status=Run.Status.SUCCEEDED, progress=1.0, eta_seconds=None, finished_at=timezone.now(),
+                best_epoch=result.best_epoch, best_val_acc=result.best_val_acc, test_acc=result.test_acc,
+                best_checkpoint=storage.relative(best) if best else "", device=result.device, lease_owner="")
     return result.outcome
 
 
@@ -120,6 +171,14 @@ def _fail(lease: jobs.Lease, message: str, trace: str = "") -> str:
     lease.update(status=Run.Status.FAILED, error=message, traceback=trace, finished_at=timezone.now(),
                  eta_seconds=None, lease_owner="")
     return "failed"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _device_name(requested: str) -> str:

@@ -41,7 +41,7 @@ class RunPredictApi(APIView):
         **errors(400, 404, 413, _400="No image, too many, one that is not a usable image (`error` names it) or "
                                      "too large, a bad top_k, or a run without usable weights yet.")})
     def post(self, request, run_id):
-        run = run_columns_for(request.user, run_id, "checkpoint_dir")
+        run = run_columns_for(request.user, run_id, "best_checkpoint")
         single = request.FILES.getlist("image")
         files = single or request.FILES.getlist("images")
         try:

@@ -84,12 +84,13 @@ def test_a_full_disk_while_writing_a_checkpoint_fails_the_run_and_keeps_the_prev
     run.refresh_from_db()
     assert run.status == "failed" and run.lease_owner == ""
     assert run.error.startswith("The disk is full: this run could not write its files (File too large)")
-    assert list(EpochMetric.objects.filter(run=run).values_list("epoch", flat=True)) == [1, 2, 3]
-
-    folder = storage.absolute(run.checkpoint_dir)
-    assert sorted(p.name for p in folder.iterdir()) == ["best.pt", "last.pt"]  # no temporary file left
-    assert load_checkpoint(folder / "last.pt")["epoch"] == 2  # the previous checkpoint, whole
-    assert load_checkpoint(folder / "best.pt")["epoch"] in (1, 2)
+    # Epoch 3 is not recorded: its checkpoint never was whole. The row names the last that is.
+    assert list(EpochMetric.objects.filter(run=run).values_list("epoch", flat=True)) == [1, 2]
+    folder = storage.absolute(run.last_checkpoint).parent
+    # No temporary file left, and only the files the row names.
+    assert {storage.relative(p) for p in folder.iterdir()} == {run.last_checkpoint, run.best_checkpoint}
+    assert load_checkpoint(storage.absolute(run.last_checkpoint))["epoch"] == 2 == run.epoch
+    assert load_checkpoint(storage.absolute(run.best_checkpoint))["epoch"] == run.best_epoch
 
 
 # --- The real thing, where the tests may mount a file system ---------------------------------------

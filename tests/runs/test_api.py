@@ -1,7 +1,12 @@
+import hashlib
+
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from apps.runs.models import Run
 from apps.runs.services import run_start
+from tests.support.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +28,9 @@ def test_run_fields_metrics_and_evaluation(world, finished_run, api_as):
     assert evaluation["split"] == "test" and evaluation["classes"] == ["dark", "light"]
     assert len(evaluation["per_class"]) == 2 and {"image", "true", "predicted", "confidence"} >= set(
         (evaluation["misclassified"] or [{"image": 0, "true": "", "predicted": "", "confidence": 0}])[0])
+    # It names the weights it scored: the very file the checkpoint download serves.
+    download = sign_in(Client(), world.viewer).get(reverse("run_export_checkpoint", args=[finished_run.pk]))
+    assert evaluation["checkpoint_sha256"] == hashlib.sha256(b"".join(download.streaming_content)).hexdigest()
 
 
 def test_runs_list_filters_and_orders(world, finished_run, dataset, api_as):

@@ -1,4 +1,6 @@
 """The run lifecycle in-process: the same job the `runs.train` task runs, without a broker."""
+import hashlib
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -8,6 +10,7 @@ from apps.runs.models import EpochMetric, Evaluation, Run
 from apps.runs.services import run_cancel, run_start, runs_reap
 from apps.runs.training import run_train
 from dlstudio import storage
+from workers.engine import load_checkpoint
 from tests.support.factories import QUICK
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +29,10 @@ def test_a_run_trains_to_succeeded_with_metrics_evaluation_and_checkpoints(world
     evaluation = Evaluation.objects.get(run=run)
     assert evaluation.split == "test" and evaluation.classes == ["dark", "light"]
     assert sum(map(sum, evaluation.confusion)) == 12
-    assert (storage.absolute(run.checkpoint_dir) / "best.pt").is_file()
+    assert load_checkpoint(storage.absolute(run.best_checkpoint))["epoch"] == run.best_epoch
+    assert evaluation.checkpoint == run.best_checkpoint
+    best = storage.absolute(run.best_checkpoint).read_bytes()
+    assert evaluation.checkpoint_sha256 == hashlib.sha256(best).hexdigest()
 
 
 def test_a_duplicate_delivery_is_a_no_op(world, experiment):
@@ -120,19 +126,3 @@ class TestReaper:
         run = run_start(experiment=experiment, user=world.editor)
         Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
         assert runs_reap()["requeued"] == 0
-
-
-def test_a_worker_that_lost_its_lease_cannot_finish_the_run(world, experiment, monkeypatch):
-    from apps.runs import training
-
-    run = run_start(experiment=experiment, user=world.editor)
-    original = training.Tracker.on_epoch
-
-    def steal_after_first_epoch(self, metrics):
-        original(self, metrics)
-        Run.objects.filter(pk=run.pk).update(lease_owner="someone-else")
-
-    monkeypatch.setattr(training.Tracker, "on_epoch", steal_after_first_epoch)
-    run_train(run_id=run.pk, worker="w1@test")
-    run.refresh_from_db()
-    assert run.status == "running" and run.lease_owner == "someone-else"

@@ -82,8 +82,8 @@ def test_transfer_across_different_classes_replaces_the_head(world, tmp_path):
     three = digits_dataset(world.team, tmp_path / "b.zip", {7, 8, 9}, test_fraction=0.5)
     parent = trained(world, five, {**BASE, "epochs": 1})
     child = trained(world, three, {**BASE, "epochs": 1, "lr": 1e-9, "pretrained": {"run": parent.pk}})
-    before = load_checkpoint(storage.absolute(parent.checkpoint_dir) / "best.pt")["model"]
-    after = load_checkpoint(storage.absolute(child.checkpoint_dir) / "best.pt")["model"]
+    before = load_checkpoint(storage.absolute(parent.best_checkpoint))["model"]
+    after = load_checkpoint(storage.absolute(child.best_checkpoint))["model"]
     last = [k for k in after if k.startswith("head.") and k.endswith("weight")][-1]
     assert after[last].shape[0] == 3 and before[last].shape[0] == 5  # a new output layer for 3 classes
     conv = next(k for k in after if k.startswith("features.") and k.endswith("weight"))

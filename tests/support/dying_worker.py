@@ -1,6 +1,14 @@
 """`celery -A tests.support.dying_worker worker`: dlstudio's worker, whose training job kills its own
-process with SIGKILL on reaching epoch DLSTUDIO_TEST_DIE_AT_EPOCH (before recording it), as the kernel's
-out-of-memory killer would. Only the fault tests start it; the product itself carries no such hook."""
+process with SIGKILL at a chosen moment, as the kernel's out-of-memory killer would:
+
+- DLSTUDIO_TEST_DIE_AT_EPOCH=N: once epoch N is trained and its checkpoints written, before it is recorded;
+- DLSTUDIO_TEST_DIE_BETWEEN_CHECKPOINTS=N: at the first epoch from N on that is a new best, after its `last`
+  checkpoint is written and before its `best`;
+- DLSTUDIO_TEST_DIE_WHILE_SAVING=N: halfway through writing epoch N's `last` checkpoint (its temporary file
+  stays behind).
+
+Only the fault tests start it; the product itself carries no such hook.
+"""
 import os
 import signal
 
@@ -8,21 +16,47 @@ from celery.signals import task_prerun
 
 from dlstudio.celery import app  # noqa: F401  (what `celery -A` looks for in this module)
 
-DIE_AT_EPOCH = int(os.environ["DLSTUDIO_TEST_DIE_AT_EPOCH"])
+AT_EPOCH = os.environ.get("DLSTUDIO_TEST_DIE_AT_EPOCH")
+BETWEEN_CHECKPOINTS = os.environ.get("DLSTUDIO_TEST_DIE_BETWEEN_CHECKPOINTS")
+WHILE_SAVING = os.environ.get("DLSTUDIO_TEST_DIE_WHILE_SAVING")
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @task_prerun.connect
 def arm(**kwargs):
     from apps.runs import training  # once a task runs, Django is set up
+    from workers.engine.train import checkpoint, loop
 
-    if getattr(training.Tracker.on_epoch, "armed", False):
+    if getattr(training, "armed", False):
         return
-    record = training.Tracker.on_epoch
+    training.armed = True
+    if AT_EPOCH:
+        record = training.Tracker.on_checkpoint
 
-    def on_epoch(self, metrics):
-        if metrics["epoch"] == DIE_AT_EPOCH:
-            os.kill(os.getpid(), signal.SIGKILL)
-        record(self, metrics)
+        def on_checkpoint(self, metrics, **files):
+            if metrics["epoch"] == int(AT_EPOCH):
+                die()
+            record(self, metrics, **files)
 
-    on_epoch.armed = True
-    training.Tracker.on_epoch = on_epoch
+        training.Tracker.on_checkpoint = on_checkpoint
+    save = loop.save_checkpoint
+
+    def save_checkpoint(state, path):
+        name = os.path.basename(path)
+        if BETWEEN_CHECKPOINTS and name.startswith("best") and state["epoch"] >= int(BETWEEN_CHECKPOINTS):
+            die()
+        if WHILE_SAVING and name.startswith("last") and state["epoch"] == int(WHILE_SAVING):
+            # Die once torch has written part of the temporary file.
+            write = checkpoint._KeepWriteError.write
+
+            def write_then_die(self, data):
+                write(self, data)
+                die()
+
+            checkpoint._KeepWriteError.write = write_then_die
+        return save(state, path)
+
+    loop.save_checkpoint = save_checkpoint

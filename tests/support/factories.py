@@ -91,14 +91,15 @@ def light_and_dark_zip(path, **entry_options):
 
 # --- objects of the product ------------------------------------------------------------------
 
-def ready_dataset(team, path, *, name="Light and dark", user=None, **entry_options):
-    """A dataset of `team` made from a light-and-dark zip at `path`, ingested in this process."""
+def ready_dataset(team, path, *, name="Light and dark", user=None, options=None, **entry_options):
+    """A dataset of `team` made from a light-and-dark zip at `path`, ingested in this process; `options`
+    change the packing options."""
     from apps.datasets.ingest import dataset_ingest
     from apps.datasets.models import Dataset
     from apps.datasets.services import dataset_create
 
     dataset = dataset_create(team=team, user=user, name=name, source_path=light_and_dark_zip(path, **entry_options),
-                             options=OPTIONS)
+                             options={**OPTIONS, **(options or {})})
     # In-process here; where worker processes run (transactional tests) the ingest task may claim it
     # first, and then this call returns at once: either way, wait for the row to leave `ingesting`.
     dataset_ingest(dataset_id=dataset.pk)

@@ -352,7 +352,7 @@ def test_a_run_from_an_uploaded_file_trains_on_grayscale_images(world, dataset, 
     assert run.status == Run.Status.SUCCEEDED, run.error
     assert run.epoch == 1 and run.best_val_acc is not None
     # The frozen backbone still holds the uploaded weights; the RGB filters were summed for gray input.
-    trained = load_checkpoint(storage.absolute(run.checkpoint_dir) / "best.pt")["model"]
+    trained = load_checkpoint(storage.absolute(run.best_checkpoint))["model"]
     assert torch.equal(trained["features.layer4.1.conv2.weight"], resnet18_state["layer4.1.conv2.weight"])
     assert torch.allclose(trained["features.conv1.weight"], resnet18_state["conv1.weight"].sum(dim=1, keepdim=True))
 
