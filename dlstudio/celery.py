@@ -18,6 +18,7 @@ QUEUES = ("default", "ingest", "train")
 # Redis re-delivers an unacknowledged message after this long. It is far above the reaper's
 # horizon, so a long run is never handed to a second worker by Redis itself: the reaper decides.
 VISIBILITY_TIMEOUT = 7 * 24 * 3600
+SWEEP_EVERY = 600.0
 
 
 def configure(app: Celery, redis_url: str) -> None:
@@ -56,6 +57,9 @@ def configure(app: Celery, redis_url: str) -> None:
         beat_schedule={
             "reap-stale-runs": {"task": "runs.reap", "schedule": max(5.0, settings.STALE_AFTER / 4)},
             "reap-stale-ingests": {"task": "datasets.reap", "schedule": max(5.0, settings.STALE_AFTER / 4)},
+            # Files that no row names and nothing writes to any more (a process killed mid-write).
+            **{f"sweep-{app}": {"task": f"{app}.sweep", "schedule": SWEEP_EVERY}
+               for app in ("runs", "datasets", "weights")},
         },
         beat_schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"),
     )

@@ -21,6 +21,8 @@ from .models import Dataset
 log = logging.getLogger(__name__)
 
 INGEST_TASK = "datasets.ingest"
+# Where Django writes an upload of more than 2 MB while it arrives (settings.FILE_UPLOAD_TEMP_DIR).
+TEMPORARY_UPLOADS = "tmp"
 INGEST_LOST_SENTENCE = ("The ingest stopped: its worker was killed or ran out of memory while decoding this "
                         "archive; upload it again, or a smaller one.")
 
@@ -112,3 +114,18 @@ def datasets_resend_lost(*, now=None) -> int:
         log.warning("dataset %s is waiting for ingest but its message is not in the broker; sending it again", pk)
         broker.send_on_commit(INGEST_TASK, pk)
     return len(lost)
+
+
+LEFTOVER_AGE = 3600  # seconds: a file this old that no row names belongs to no live upload
+
+
+def datasets_sweep(*, now: float | None = None) -> dict:
+    """Remove what an upload leaves when its web or worker process dies mid-way: the temporary file of a
+    request that was never finished, and a stored upload no dataset names (the process died between
+    storing it and creating the row), once nothing has written to them for an hour."""
+    named = set(Dataset.objects.exclude(upload_path="").values_list("upload_path", flat=True))
+    temporaries = storage.unchanged_for(TEMPORARY_UPLOADS, LEFTOVER_AGE, now=now)
+    uploads = [path for path in storage.unchanged_for("uploads", LEFTOVER_AGE, now=now) if path not in named]
+    for path in temporaries + uploads:
+        storage.remove(path)
+    return {"temporaries": len(temporaries), "uploads": len(uploads)}

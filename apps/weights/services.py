@@ -54,3 +54,11 @@ def weights_file_delete(*, weights_file: WeightsFile) -> None:
     path = weights_file.path
     weights_file.delete()
     transaction.on_commit(lambda: storage.remove(path))
+
+
+def weights_sweep(*, now: float | None = None) -> int:
+    """Remove uploads that were being checked when their web process died (`*.part`), an hour later."""
+    stale = storage.unchanged_for("weights", 3600, "*.part", now=now)
+    for path in stale:
+        storage.remove(path)
+    return len(stale)
