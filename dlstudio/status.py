@@ -1,9 +1,12 @@
-"""The state of the installation: database, broker and the workers that announced themselves."""
+"""The state of the installation: database, broker, the workers that announced themselves, and (under
+`make run`) the processes its loop keeps running."""
 import redis
 from django.conf import settings
 from django.db import connection
 
 from workers import presence
+
+from .supervisor import read_state
 
 
 def database_status() -> str:
@@ -23,5 +26,9 @@ def system_status() -> dict:
         broker, workers = "ok", presence.workers(conn)
     except redis.RedisError:
         broker, workers = "unavailable", []
-    healthy = database == "ok" and broker == "ok"
-    return {"status": "ok" if healthy else "degraded", "database": database, "broker": broker, "workers": workers}
+    processes = read_state(settings.DATA_DIR)
+    healthy = database == "ok" and broker == "ok" and not any(p["crash_looping"] for p in processes or ())
+    status = {"status": "ok" if healthy else "degraded", "database": database, "broker": broker, "workers": workers}
+    if processes is not None:
+        status["processes"] = processes
+    return status

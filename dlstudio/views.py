@@ -21,6 +21,12 @@ HEALTH = inline_serializer("Health", {
     "workers": inline_serializer("Worker", {"name": serializers.CharField(),
                                             "queues": serializers.ListField(child=serializers.CharField()),
                                             "device": serializers.CharField()}, many=True),
+    "processes": inline_serializer("Process", {
+        "name": serializers.CharField(), "pid": serializers.IntegerField(allow_null=True),
+        "state": serializers.ChoiceField(choices=["running", "restarting"]),
+        "restarts": serializers.IntegerField(), "last_exit": serializers.IntegerField(allow_null=True),
+        "crash_looping": serializers.BooleanField(),
+    }, many=True, required=False, help_text="Under `make run`: the processes it keeps running on this machine."),
 })
 
 
