@@ -19,9 +19,7 @@ CONFIG = {"epochs": 5, "batch_size": 8, "hidden_units": [16], "seed": 1}
 
 def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_redelivery_loop(
         world, dataset, stack):
-    stack.start_redis()
-    stack.start_general()
-    stack.start_beat()
+    stack.start_reaping()
     dying = {"env": {"DLSTUDIO_TEST_DIE_AT_EPOCH": str(DIES_AT)}, "app": "tests.support.dying_worker"}
     trainer = stack.start_trainer(**dying)
     stack.wait_ready()

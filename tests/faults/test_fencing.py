@@ -51,9 +51,7 @@ def assert_agrees(run) -> None:
 
 
 def test_a_worker_stopped_then_woken_after_its_run_was_handed_on_changes_nothing(world, dataset, stack):
-    stack.start_redis()
-    stack.start_general()
-    stack.start_beat()
+    stack.start_reaping()
     first = stack.start_trainer(name="first")
     run = start(world, dataset, LONG)
     wait_for(run, lambda r: r.status == "running" and r.epoch >= 3, timeout=120, message="a few epochs")
@@ -79,9 +77,7 @@ def test_a_kill_between_the_two_checkpoints_of_an_epoch_leaves_the_record_and_th
         world, tmp_path, stack):
     # No validation split: the train loss makes every epoch a new best, so epoch 3 has both files to write.
     dataset = ready_dataset(world.team, tmp_path / "no-val.zip", options={"val_fraction": 0.0})
-    stack.start_redis()
-    stack.start_general()
-    stack.start_beat()
+    stack.start_reaping()
     dying = stack.start_trainer(env={"DLSTUDIO_TEST_DIE_BETWEEN_CHECKPOINTS": "3"}, app=DYING, name="dying")
     run = start(world, dataset, {**QUICK, "epochs": 8})
     wait_until(lambda: dying.proc.poll() is not None, timeout=120, message="the worker to die at epoch 3 or later")
@@ -97,9 +93,7 @@ def test_a_kill_between_the_two_checkpoints_of_an_epoch_leaves_the_record_and_th
 
 
 def test_a_kill_while_writing_a_checkpoint_leaves_a_temporary_that_the_sweep_removes(world, dataset, stack):
-    stack.start_redis()
-    stack.start_general()
-    stack.start_beat()
+    stack.start_reaping()
     dying = stack.start_trainer(env={"DLSTUDIO_TEST_DIE_WHILE_SAVING": "2"}, app=DYING, name="dying")
     run = start(world, dataset, {**QUICK, "epochs": 4})
     wait_until(lambda: dying.proc.poll() is not None, timeout=120, message="the worker to die saving epoch 2")
@@ -119,9 +113,7 @@ def test_a_kill_while_writing_a_checkpoint_leaves_a_temporary_that_the_sweep_rem
 
 @pytest.mark.parametrize("first", ["cancel", "shutdown"])
 def test_a_cancel_at_the_warm_shutdown_ends_the_run_cancelled(world, dataset, stack, first):
-    stack.start_redis()
-    stack.start_general()
-    stack.start_beat()
+    stack.start_reaping()
     trainer = stack.start_trainer()
     run = start(world, dataset, LONG)
     wait_for(run, lambda r: r.status == "running" and r.epoch >= 1, timeout=120, message="the run to train")
@@ -150,9 +142,7 @@ def test_a_cancel_as_the_worker_dies_ends_the_run_at_the_next_pass_not_after_the
         session.beat.stop()
     stack = Stack(env=worker_env, directory=tmp_path / "stack", stale_after="60")
     try:
-        stack.start_redis()
-        stack.start_general()
-        stack.start_beat()
+        stack.start_reaping()
         trainer = stack.start_trainer()
         run = start(world, dataset, LONG)
         wait_for(run, lambda r: r.status == "running" and r.epoch >= 1, timeout=120, message="the run to train")

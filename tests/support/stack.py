@@ -115,6 +115,13 @@ class Stack:
         self.beat = Beat(env=self.env, log_dir=self.log_dir).start()
         return self.beat
 
+    def start_reaping(self) -> "Stack":
+        """Redis, the general worker and beat: all a fault test needs besides the training workers it kills."""
+        self.start_redis()
+        self.start_general()
+        self.start_beat()
+        return self
+
     def start_trainer(self, *, env: dict | None = None, name: str = "train", wait: bool = True,
                       app: str = "dlstudio") -> CeleryWorker:
         worker = CeleryWorker(env={**self.env, **(env or {})}, queues="train", pool="solo", log_dir=self.log_dir,
