@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from workers.engine.diskspace import disk_full
@@ -67,6 +67,32 @@ class Lease:
 
     def beat(self) -> bool:
         return self.update(heartbeat_at=timezone.now())
+
+
+def update_unlocked(rows: QuerySet, **changes) -> int:
+    """UPDATE those of `rows` that no other transaction holds locked now; how many.
+
+    For the reaper: a row locked by a worker's open transaction is being written by its holder, so it is
+    not abandoned this round; and a worker stopped inside that transaction must not hold the reaper up at
+    its row, and with it every other run (PostgreSQL; SQLite has no row locks, docs/RELIABILITY.md).
+    """
+    with transaction.atomic():
+        pks = list(rows.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        return rows.filter(pk__in=pks).update(**changes) if pks else 0
+
+
+def bound_idle_transactions(sender=None, connection=None, **kwargs) -> None:
+    """Have PostgreSQL end this connection's session once it has sat idle inside a transaction for
+    DLSTUDIO_STALE_AFTER (a `connection_created` receiver, connected in worker processes).
+
+    A worker stopped inside a transaction (SIGSTOP, a frozen VM) would otherwise keep its row locks for
+    ever: a cancel of its run would wait on them. No job of a worker holds a transaction open while it
+    computes, so a transaction idle that long belongs to a worker the reaper already counts as gone.
+    """
+    if connection is not None and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                           [f"{int(settings.STALE_AFTER * 1000)}"])
 
 
 def claim(model: type[Model], pk: int, *, where: dict, changes: dict, held: dict) -> Lease | None:

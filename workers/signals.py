@@ -1,13 +1,23 @@
-"""What every worker does around its tasks: announce itself (presence), and on a warm shutdown ask
-a long job to checkpoint and go back to the queue (dlstudio.jobs.shutdown_requested)."""
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+"""What every worker does around its tasks: bound how long its transactions may sit idle, announce
+itself (presence), and on a warm shutdown ask a long job to checkpoint and go back to the queue
+(dlstudio.jobs.shutdown_requested)."""
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 from django.conf import settings
+from django.db import connections
+from django.db.backends.signals import connection_created
 
-from dlstudio.jobs import shutdown_requested
+from dlstudio.jobs import bound_idle_transactions, shutdown_requested
 
 from . import presence
 
 _announcer: presence.Announcer | None = None
+
+
+@worker_init.connect
+def bound_transactions(**kwargs):
+    # Every connection this worker (and its pool's children) opens from now on; none opened before.
+    connection_created.connect(bound_idle_transactions)
+    connections.close_all()
 
 
 @worker_ready.connect

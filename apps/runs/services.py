@@ -98,28 +98,30 @@ def runs_reap(*, now=None) -> dict:
     with attempt + 1, up to Run.MAX_ATTEMPTS; then it fails with the reason. A run asked to stop is
     never re-queued: queued, it ends cancelled at once; running, as soon as its heartbeat has missed a
     few beats (its worker died), without waiting for the stale horizon. Each change is one conditional
-    UPDATE on what it saw, so two reapers never both act on a run.
+    UPDATE on what it saw, so two reapers never both act on a run; a row another transaction holds
+    locked is left for the next round (`jobs.update_unlocked`).
     """
     now = now or timezone.now()
     horizon = now - timezone.timedelta(seconds=settings.STALE_AFTER)
     silent = now - timezone.timedelta(seconds=3 * jobs.beat_interval())
     counts = {"requeued": 0, "failed": 0, "cancelled": 0}
-    counts["cancelled"] += Run.objects.filter(status=Run.Status.QUEUED, cancel_requested=True).update(
+    counts["cancelled"] += jobs.update_unlocked(
+        Run.objects.filter(status=Run.Status.QUEUED, cancel_requested=True),
         status=Run.Status.CANCELLED, finished_at=now, eta_seconds=None)
-    counts["cancelled"] += Run.objects.filter(status=Run.Status.RUNNING, cancel_requested=True,
-                                              heartbeat_at__lt=silent).update(
+    counts["cancelled"] += jobs.update_unlocked(
+        Run.objects.filter(status=Run.Status.RUNNING, cancel_requested=True, heartbeat_at__lt=silent),
         status=Run.Status.CANCELLED, lease_owner="", finished_at=now, eta_seconds=None)
     stale = Run.objects.filter(status=Run.Status.RUNNING, cancel_requested=False, heartbeat_at__lt=horizon)
     for run in stale.only("pk", "attempt", "heartbeat_at", "lease_owner"):
         same = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, cancel_requested=False,
                                   heartbeat_at=run.heartbeat_at)
         if run.attempt >= Run.MAX_ATTEMPTS:
-            counts["failed"] += same.update(
-                status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
+            counts["failed"] += jobs.update_unlocked(
+                same, status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
                 error=(f"The run lost its worker {run.attempt} times (it stopped sending heartbeats, "
                        "for example because it was killed or ran out of memory); it was given up."))
-        elif same.update(status=Run.Status.QUEUED, lease_owner="", attempt=F("attempt") + 1, eta_seconds=None,
-                         queued_at=now):
+        elif jobs.update_unlocked(same, status=Run.Status.QUEUED, lease_owner="", attempt=F("attempt") + 1,
+                                  eta_seconds=None, queued_at=now):
             counts["requeued"] += 1
             broker.send_on_commit(TRAIN_TASK, run.pk)
     return counts

@@ -36,7 +36,7 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
             trainer = stack.start_trainer(**dying, wait=False)
         return fresh(run).status in Run.FINISHED_STATUSES
 
-    wait_until(ended, timeout=150, interval=0.1, message="the run to be given up\n" + stack.logs())
+    wait_until(ended, timeout=150, interval=0.1, message=lambda: "the run to be given up\n" + stack.logs())
     run = fresh(run)
     assert run.status == "failed" and run.attempt == Run.MAX_ATTEMPTS
     assert run.error.startswith(f"The run lost its worker {Run.MAX_ATTEMPTS} times")
@@ -63,7 +63,7 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_its_attempts_without_a_
     with Connection(stack.redis.url, transport_options={"visibility_timeout": 0}) as conn:
         conn.default_channel.qos.restore_visible(num=100)
     wait_until(lambda: trainer.log().count("'not claimed'") == held, timeout=30,
-               message="the redelivered messages to be turned away\n" + trainer.log()[-3000:])
+               message=lambda: "the redelivered messages to be turned away\n" + trainer.log()[-3000:])
     assert trainer.proc.poll() is None and len(deaths) == Run.MAX_ATTEMPTS
     assert fresh(run).status == "failed" and EpochMetric.objects.filter(run=run).count() == 1
     wait_until(lambda: broker.messages("train", TRAIN_TASK) == {}, timeout=10,

@@ -37,7 +37,7 @@ def test_a_worker_killed_mid_ingest_leaves_a_failed_dataset_and_no_files(world, 
                                       "resize_mode": "squash", "color": "auto", "seed": 0})
     upload = storage.absolute(dataset.upload_path)
     wait_until(lambda: Dataset.objects.filter(pk=dataset.pk, progress__gte=0.05, status="ingesting").exists(),
-               timeout=60, interval=0.05, message="the ingest to be decoding\n" + stack.logs())
+               timeout=60, interval=0.05, message=lambda: "the ingest to be decoding\n" + stack.logs())
     assert storage.packs_of(dataset.pk)  # a pack is being written
 
     general.signal(9)  # the worker and its decoders, at once
@@ -47,6 +47,6 @@ def test_a_worker_killed_mid_ingest_leaves_a_failed_dataset_and_no_files(world, 
     # The reaper marks the row first, then removes the files.
     wait_until(lambda: Dataset.objects.filter(pk=dataset.pk, status="failed").exists()
                and not storage.packs_of(dataset.pk) and not upload.exists(), timeout=60,
-               message="the reaper to give the dataset up and remove its files\n" + stack.logs())
+               message=lambda: "the reaper to give the dataset up and remove its files\n" + stack.logs())
     dataset.refresh_from_db()
     assert dataset.error == INGEST_LOST_SENTENCE and dataset.upload_path == "" and dataset.pack_path == ""

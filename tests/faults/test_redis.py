@@ -46,7 +46,7 @@ def test_redis_restarted_during_a_run(world, dataset, stack, keep_data):
     after = start(world, dataset, THREE_EPOCHS, name="after the restart")
     run = wait_for(run, lambda r: r.status in Run.FINISHED_STATUSES, timeout=180, message="the run to end")
     after = wait_for(after, lambda r: r.status in Run.FINISHED_STATUSES, timeout=120,
-                     message="the run queued after the restart to end\n" + stack.logs())
+                     message=lambda: "the run queued after the restart to end\n" + stack.logs())
     assert_trained_once(run, epochs)
     assert_trained_once(after, THREE_EPOCHS["epochs"])
     assert fresh(run).attempt == 1 and fresh(after).attempt == 1
@@ -95,7 +95,7 @@ def test_redis_restarted_empty_loses_queued_runs_and_the_reaper_sends_them_again
         assert fresh(run).attempt == 1 and fresh(run).worker == trainer.name  # not a failed attempt
     assert "sending it again" in stack.general.log()
     upload = wait_until(lambda: Dataset.objects.filter(pk=upload.pk, status="ready").first(), timeout=60,
-                        message="the upload to be sent again and ingested\n" + stack.logs())
+                        message=lambda: "the upload to be sent again and ingested\n" + stack.logs())
     assert upload.num_images == 60
     nothing_left_to_train_twice()
 

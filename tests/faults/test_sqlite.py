@@ -71,7 +71,7 @@ def test_two_workers_and_four_web_clients_write_at_once(world, dataset, stack, a
     try:
         for run in runs:
             wait_for(run, lambda r: r.status in Run.FINISHED_STATUSES, timeout=180,
-                     message="both runs to finish under load\n" + stack.logs())
+                     message=lambda: "both runs to finish under load\n" + stack.logs())
     finally:
         done.set()
         for thread in threads:

@@ -5,7 +5,9 @@ process with SIGKILL at a chosen moment, as the kernel's out-of-memory killer wo
 - DLSTUDIO_TEST_DIE_BETWEEN_CHECKPOINTS=N: at the first epoch from N on that is a new best, after its `last`
   checkpoint is written and before its `best`;
 - DLSTUDIO_TEST_DIE_WHILE_SAVING=N: halfway through writing epoch N's `last` checkpoint (its temporary file
-  stays behind).
+  stays behind);
+- DLSTUDIO_TEST_STOP_INSIDE_WRITE_AT_EPOCH=N: not killed but stopped (SIGSTOP, as a frozen VM or a debugger
+  would), inside the transaction that records epoch N, holding the run's row locked.
 
 Only the fault tests start it; the product itself carries no such hook.
 """
@@ -19,10 +21,19 @@ from dlstudio.celery import app  # noqa: F401  (what `celery -A` looks for in th
 AT_EPOCH = os.environ.get("DLSTUDIO_TEST_DIE_AT_EPOCH")
 BETWEEN_CHECKPOINTS = os.environ.get("DLSTUDIO_TEST_DIE_BETWEEN_CHECKPOINTS")
 WHILE_SAVING = os.environ.get("DLSTUDIO_TEST_DIE_WHILE_SAVING")
+STOP_INSIDE_WRITE = os.environ.get("DLSTUDIO_TEST_STOP_INSIDE_WRITE_AT_EPOCH")
 
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def stop_after(also):
+    def also_then_stop():
+        result = also()
+        os.kill(os.getpid(), signal.SIGSTOP)  # the row's UPDATE is done, its transaction still open
+        return result
+    return also_then_stop
 
 
 @task_prerun.connect
@@ -42,6 +53,17 @@ def arm(**kwargs):
             record(self, metrics, **files)
 
         training.Tracker.on_checkpoint = on_checkpoint
+    if STOP_INSIDE_WRITE:
+        from dlstudio.jobs import Lease
+
+        write = Lease.write
+
+        def write_then_stop(self, also, **fields):
+            if fields.get("epoch") == int(STOP_INSIDE_WRITE):
+                also = stop_after(also)
+            return write(self, also, **fields)
+
+        Lease.write = write_then_stop
     save = loop.save_checkpoint
 
     def save_checkpoint(state, path):

@@ -21,15 +21,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail loudly at the deadline."""
+def process_state(pid: int) -> str:
+    """The one-letter state of a process (R running, S sleeping, T stopped, ...); "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, message="condition"):
+    """Poll `predicate` until it returns something truthy; fail loudly at the deadline.
+
+    `message` may be a function, called only then: logs read at the deadline, not before the wait."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            said = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout}s waiting for {said}")
         time.sleep(interval)
 
 
@@ -111,6 +122,10 @@ class CeleryWorker:
     def signal(self, sig: int) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
+
+    def stopped(self) -> bool:
+        """Whether the process is stopped (SIGSTOP) now, as the kernel sees it."""
+        return self.proc is not None and process_state(self.proc.pid) == "T"
 
     def stop(self, timeout: float = 30) -> None:
         if self.proc is None or self.proc.poll() is not None:
