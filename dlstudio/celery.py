@@ -57,6 +57,8 @@ def configure(app: Celery, redis_url: str) -> None:
         beat_schedule={
             "reap-stale-runs": {"task": "runs.reap", "schedule": max(5.0, settings.STALE_AFTER / 4)},
             "reap-stale-ingests": {"task": "datasets.reap", "schedule": max(5.0, settings.STALE_AFTER / 4)},
+            # Hyperparameter sweeps: the next trials, for runs that ended where no one asked for them.
+            "advance-sweeps": {"task": "sweeps.advance_all", "schedule": max(5.0, settings.STALE_AFTER / 4)},
             # Files that no row names and nothing writes to any more (a process killed mid-write).
             **{f"sweep-{app}": {"task": f"{app}.sweep", "schedule": SWEEP_EVERY}
                for app in ("runs", "datasets", "weights")},

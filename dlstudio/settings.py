@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "apps.weights",
     "apps.experiments",
     "apps.runs",
+    "apps.sweeps",
     "apps.serving",
 ]
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("apps.weights.urls")),
     path("", include("apps.experiments.urls")),
     path("", include("apps.runs.urls")),
+    path("", include("apps.sweeps.urls")),
     path("", include("apps.serving.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -50,6 +50,16 @@ def experiment_create(*, team, user, name: str, dataset, config: dict, weights_f
                                      weights_file=weights_file)
 
 
+def experiment_set_config(*, experiment: Experiment, user, config: dict) -> Experiment:
+    """Give the experiment a new config (editors and owners): its later runs start from it."""
+    require_editor(user, experiment.team)
+    config = config_validate(config)
+    starting_run(user, config)
+    Experiment.objects.filter(pk=experiment.pk).update(config=config)
+    experiment.config = config
+    return experiment
+
+
 @transaction.atomic
 def lr_finding_start(*, experiment: Experiment, user) -> LRFinding:
     """A queued range test of the experiment's config (editors and owners); one at a time per experiment."""

@@ -65,6 +65,14 @@ class Run(models.Model):
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
 
+    # A trial of a sweep: the values it was started with, and whether the sweep's early stop (ASHA) ended
+    # it after an epoch where it fell behind the others. A pruned run ends `succeeded`, its curve, its
+    # checkpoints and the evaluation of its best weights kept.
+    sweep = models.ForeignKey("sweeps.Sweep", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    trial_number = models.PositiveIntegerField(null=True, blank=True)
+    trial_params = models.JSONField(null=True, blank=True)
+    pruned = models.BooleanField(default=False)
+
     created = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -81,6 +89,7 @@ class Run(models.Model):
             models.Index(fields=["team", "status"]),
             models.Index(fields=["status", "heartbeat_at"]),
         ]
+        constraints = [models.UniqueConstraint(fields=["sweep", "trial_number"], name="one_run_per_trial")]
 
     def __str__(self):
         return f"Run {self.pk} of {self.experiment}"

@@ -102,6 +102,20 @@ def metrics_of_runs(runs: list[Run]) -> dict[int, list[dict]]:
     return by_run
 
 
+def trials_of(sweep_id: int) -> list[Run]:
+    """The runs of a sweep, in trial order (a sweep is scoped already; its runs are its team's)."""
+    return list(Run.objects.filter(sweep_id=sweep_id).select_related("dataset").order_by("trial_number", "id"))
+
+
+def curves_of(run_ids: list[int], metric: str) -> dict[int, dict[int, float | None]]:
+    """{run id: {epoch: metric}} for many runs in one query (a sweep's trials)."""
+    curves: dict[int, dict[int, float | None]] = {pk: {} for pk in run_ids}
+    for run_id, epoch, value in (EpochMetric.objects.filter(run_id__in=run_ids).order_by("run_id", "epoch")
+                                 .values_list("run_id", "epoch", metric)):
+        curves[run_id][epoch] = value
+    return curves
+
+
 def diagnosis_of(run: Run, metrics: list[dict]) -> dict:
     """What the run's curves say (`diagnosis.diagnose`), judged against chance for its classes."""
     return diagnose(metrics, num_classes=number_of_classes(run.dataset_id) if run.dataset_id else None)

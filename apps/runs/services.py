@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def run_start(*, experiment, user, overrides: dict | None = None) -> Run:
-    """A queued run of the experiment; its task is sent once the row is committed."""
+def run_start(*, experiment, user, overrides: dict | None = None, sweep=None, trial_number: int | None = None,
+              trial_params: dict | None = None) -> Run:
+    """A queued run of the experiment (a trial of `sweep`, when given); its task is sent once the row is
+    committed."""
     config = config_validate(experiment.config, overrides)
     dataset = experiment.dataset
     if dataset is None or not dataset.is_ready:
@@ -36,7 +38,8 @@ def run_start(*, experiment, user, overrides: dict | None = None) -> Run:
     weights_file = experiment.weights_file if config.get("pretrained") == "imagenet" else None
     run = Run.objects.create(experiment=experiment, team=experiment.team, dataset=dataset, created_by=user,
                              parent=parent, config=config, arch=config["arch"], epochs=config["epochs"],
-                             weights_file=weights_file, queued_at=timezone.now())
+                             weights_file=weights_file, queued_at=timezone.now(), sweep=sweep,
+                             trial_number=trial_number, trial_params=trial_params)
     run.checkpoint_dir = storage.new_checkpoint_dir(run.pk)
     Run.objects.filter(pk=run.pk).update(checkpoint_dir=run.checkpoint_dir)
     broker.send_on_commit(TRAIN_TASK, run.pk)

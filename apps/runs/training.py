@@ -26,6 +26,9 @@ from dlstudio import jobs, storage
 from dlstudio.version import code_version
 from workers import engine
 
+from apps.sweeps.selectors import trial_should_prune
+from workers import broker
+
 from .models import EpochMetric, Evaluation, Run
 from .selectors import best_checkpoint_path
 from .services import run_requeue
@@ -52,6 +55,8 @@ def run_train(*, run_id: int, worker: str) -> str:
             return _train(run, lease, token, claim)
     finally:
         _tidy(run_id, claim)
+        if run.sweep_id is not None:  # its slot may be free now: the sweep's next trial
+            broker.send_on_commit("sweeps.advance", run.sweep_id)
 
 
 def _tidy(run_id: int, claim: str) -> None:
@@ -93,7 +98,8 @@ class Tracker:
             self.stop_reason = "shutdown"
         return self.stop_reason is not None
 
-    def on_checkpoint(self, metrics: dict, *, last: Path, best: Path | None) -> None:
+    def on_checkpoint(self, metrics: dict, *, last: Path, best: Path | None) -> bool:
+        """Record the epoch with its files; True when the run's sweep prunes it here (the engine halts)."""
         metrics = {k: (v if v is None or math.isfinite(v) else None) for k, v in metrics.items()}
         fields = {"epoch": metrics["epoch"], "progress": metrics["epoch"] / self.run.epochs,
                   "last_checkpoint": storage.relative(last)}
@@ -107,6 +113,9 @@ class Tracker:
             now_named = {fields["last_checkpoint"], fields.get("best_checkpoint") or self.best_named()}
             self.forget(self.named - now_named)
             self.named = now_named
+            if self.run.sweep_id is not None and trial_should_prune(self.run, metrics["epoch"]):
+                return self.lease.update(pruned=True)  # said before the evaluation: a resumed claim halts too
+        return False
 
     def best_named(self) -> str | None:
         return next((name for name in self.named if Path(name).name.startswith("best")), None)
@@ -137,6 +146,7 @@ def _train(run: Run, lease: jobs.Lease, token: str, claim: str) -> str:
             resume_from=storage.absolute(run.last_checkpoint) if run.last_checkpoint else None,
             best_from=storage.absolute(run.best_checkpoint) if run.best_checkpoint else None,
             init_checkpoint=best_checkpoint_path(run.parent) if run.parent else None,
+            halt_after=run.epoch if run.pruned else None,
             imagenet_weights=storage.absolute(run.weights_file.path) if run.weights_file else None)
     except Exception as exc:  # every failure ends the run with a sentence; the traceback goes beside it
         sentence = jobs.failure_sentence(exc, doing="Training", subject="this run", again="start the run again")

@@ -40,7 +40,7 @@ class BatchProgress:
 
 @dataclass
 class FitResult:
-    outcome: str  # "completed", "early_stopped", "stopped" (on_batch asked) or "failed"
+    outcome: str  # "completed", "early_stopped", "halted" (on_checkpoint asked), "stopped" (on_batch asked), "failed"
     error: str | None
     epochs_completed: int
     best_epoch: int | None
@@ -176,7 +176,7 @@ def evaluate(s: TrainingSession, *, split: str) -> tuple[float | None, float | N
 def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, Any] | None, out_dir: str | os.PathLike,
         on_batch: Callable[[BatchProgress], bool | None] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
-        on_checkpoint: Callable[..., None] | None = None,
+        on_checkpoint: Callable[..., bool | None] | None = None, halt_after: int | None = None,
         resume: bool = False, resume_from: str | os.PathLike | None = None,
         best_from: str | os.PathLike | None = None, file_per_epoch: bool = False,
         init_checkpoint: str | os.PathLike | None = None, imagenet_weights: str | os.PathLike | None = None,
@@ -196,7 +196,10 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
     "stopped". `on_epoch(metrics)` gets the keys of `/api/runs/<id>/metrics` after each epoch,
     before that epoch's checkpoints are written; `on_checkpoint(metrics, last=path, best=path or
     None)` once they are: the moment to record the epoch together with the files that hold it. After
-    a crash between the two, the epoch is trained and reported again with the same numbers.
+    a crash between the two, the epoch is trained and reported again with the same numbers. When it
+    returns True the run halts after that epoch (a sweep pruned it): like early stopping, the best
+    weights are evaluated, and the outcome is "halted"; `halt_after=N` halts after epoch N (a halted
+    run resumed ends at once).
     `init_checkpoint` is the file a `{"run": id}` start resolves to; `imagenet_weights` a weights
     file to use instead of torchvision's cache; `resident` forces (or forbids) moving the pack to
     the device. Errors that stop a run before it starts raise (ConfigError, CheckpointError,
@@ -259,8 +262,9 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
     def stopped_early() -> bool:
         return 0 < config.early_stopping.patience <= progress.bad_epochs
 
+    halted = halt_after is not None and progress.epoch >= halt_after
     for epoch in range(progress.epoch + 1, config.epochs + 1):
-        if stopped_early():  # also when resuming a run that had already stopped early
+        if halted or stopped_early():  # also when resuming a run that had already stopped early
             break
         if train_one_epoch(s, optimizer=optimizer, schedule=schedule, epoch=epoch, generator=generator,
                            totals=totals, start_batch=progress.batch, on_batch=on_batch):
@@ -287,9 +291,10 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
         if is_best:
             current_best = save(best_path())
         if on_checkpoint is not None:
-            on_checkpoint(dict(metrics), last=current_last, best=current_best if is_best else None)
+            halted = bool(on_checkpoint(dict(metrics), last=current_last, best=current_best if is_best else None))
+        halted = halted or (halt_after is not None and epoch >= halt_after)
 
-    outcome = "early_stopped" if stopped_early() else "completed"
+    outcome = "halted" if halted else "early_stopped" if stopped_early() else "completed"
     split = default_split(s.pack)
     if split is None or current_best is None:
         return result(outcome)
