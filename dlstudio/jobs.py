@@ -81,18 +81,24 @@ def update_unlocked(rows: QuerySet, **changes) -> int:
         return rows.filter(pk__in=pks).update(**changes) if pks else 0
 
 
+IDLE_TRANSACTION_FLOOR = 30  # seconds
+
+
 def bound_idle_transactions(sender=None, connection=None, **kwargs) -> None:
     """Have PostgreSQL end this connection's session once it has sat idle inside a transaction for
-    DLSTUDIO_STALE_AFTER (a `connection_created` receiver, connected in worker processes).
+    DLSTUDIO_STALE_AFTER, and at least IDLE_TRANSACTION_FLOOR seconds (a `connection_created` receiver,
+    connected in worker processes).
 
     A worker stopped inside a transaction (SIGSTOP, a frozen VM) would otherwise keep its row locks for
     ever: a cancel of its run would wait on them. No job of a worker holds a transaction open while it
-    computes, so a transaction idle that long belongs to a worker the reaper already counts as gone.
+    computes, so a transaction idle that long belongs to a worker the reaper already counts as gone; the
+    floor keeps a worker that a loaded machine merely slows from being taken for a stopped one.
     """
     if connection is not None and connection.vendor == "postgresql":
+        seconds = max(settings.STALE_AFTER, IDLE_TRANSACTION_FLOOR)
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
-                           [f"{int(settings.STALE_AFTER * 1000)}"])
+                           [f"{int(seconds * 1000)}"])
 
 
 def claim(model: type[Model], pk: int, *, where: dict, changes: dict, held: dict) -> Lease | None:
