@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST, require_http_methods, req
 from apps.datasets.selectors import dataset_for, ready_datasets_of
 from apps.runs.selectors import run_for, runs_of_experiment, succeeded_runs_of
 from apps.runs.services import run_start
+from apps.sweeps.selectors import start_form, sweeps_of_experiment
 from apps.teams.permissions import can_edit, require_editor
 from apps.weights.selectors import imagenet_cache, weights_files_of
 
@@ -127,6 +128,7 @@ def experiment_detail(request, experiment_id):
     finding = latest_lr_finding(experiment)
     differences = [(key, experiment.config.get(key), DEFAULTS.get(key)) for key in DEFAULTS
                    if experiment.config.get(key) != DEFAULTS.get(key)]
+    editor = can_edit(request.user, experiment.team)
     return render(request, "experiments/detail.html", {
         "experiment": experiment,
         "lr_finding": finding,
@@ -135,7 +137,9 @@ def experiment_detail(request, experiment_id):
         "runs": runs_of_experiment(experiment),
         "differences": differences,
         "sections": SECTIONS,
-        "can_edit": can_edit(request.user, experiment.team),
+        "can_edit": editor,
+        "sweeps": sweeps_of_experiment(experiment),
+        "sweep_form": start_form(experiment) if editor else None,
     })
 
 

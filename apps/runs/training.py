@@ -106,6 +106,11 @@ class Tracker:
         if best is not None:
             fields.update(best_epoch=metrics["epoch"], best_val_acc=metrics["val_acc"],
                           best_checkpoint=storage.relative(best))
+        # Its sweep's early stop judges the epoch in the same write that records it: a resumed claim of a
+        # pruned trial halts at once (`halt_after`), and no recorded epoch goes unjudged.
+        pruned = self.run.sweep_id is not None and trial_should_prune(self.run, metrics)
+        if pruned:
+            fields["pruned"] = True
         # By epoch number: an epoch trained again after a crash replaces its own row.
         if self.lease.write(lambda: EpochMetric.objects.update_or_create(
                 run_id=self.run.pk, epoch=metrics["epoch"], defaults={**metrics, "attempt": self.run.attempt}),
@@ -113,8 +118,7 @@ class Tracker:
             now_named = {fields["last_checkpoint"], fields.get("best_checkpoint") or self.best_named()}
             self.forget(self.named - now_named)
             self.named = now_named
-            if self.run.sweep_id is not None and trial_should_prune(self.run, metrics["epoch"]):
-                return self.lease.update(pruned=True)  # said before the evaluation: a resumed claim halts too
+            return pruned
         return False
 
     def best_named(self) -> str | None:

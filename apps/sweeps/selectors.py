@@ -4,11 +4,14 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.runs.selectors import curves_of, trials_of
+from apps.runs.selectors import curves_of, runs_of_experiment, trials_of
 from apps.teams.selectors import scoped
+from workers.engine import IMAGENET_ARCHS
 
 from . import study
+from .forms import SweepForm
 from .models import Sweep
+from .spaces import presets
 
 
 def sweeps_for(user) -> QuerySet[Sweep]:
@@ -42,18 +45,27 @@ def records_of(sweep: Sweep, runs: list | None = None) -> list[study.TrialRecord
                               curve=curves[r.pk]) for r in runs]
 
 
-def trial_should_prune(run, epoch: int) -> bool:
-    """For the training job, after each recorded epoch of a sweep's trial: whether ASHA ends it here."""
+def trial_should_prune(run, metrics: dict) -> bool:
+    """For the training job, with each epoch of a sweep's trial before it is recorded: whether ASHA ends the
+    trial after it. The epoch and the answer are then written together, so a crash never leaves an epoch
+    recorded whose rung was never judged."""
     sweep = Sweep.objects.filter(pk=run.sweep_id).first()
+    epoch = metrics["epoch"]
     if sweep is None or not sweep.early_stop or epoch >= run.epochs:
         return False
-    return study.should_prune(sweep.parameters, records_of(sweep), metric=sweep.metric,
-                              early_stop=sweep.early_stop, number=run.trial_number, epoch=epoch)
+    records = records_of(sweep)
+    for record in records:
+        if record.number == run.trial_number:
+            record.curve[epoch] = metrics.get(sweep.metric)
+    return study.should_prune(sweep.parameters, records, metric=sweep.metric, early_stop=sweep.early_stop,
+                              number=run.trial_number, epoch=epoch)
 
 
 def best_of(sweep: Sweep, runs: list) -> object | None:
-    """The trial run with the best value of the sweep's metric (over its epochs), pruned ones included."""
+    """The ended trial with the best value of the sweep's metric over its epochs (pruned ones included: a
+    trial still training may yet change its value, and its config is not a result yet)."""
     direction = study.METRICS[sweep.metric]
+    runs = [run for run in runs if run.status == "succeeded"]
     scored = [(record.value(direction), run) for record, run in zip(records_of(sweep, runs), runs)]
     scored = [(value, run) for value, run in scored if value is not None]
     if not scored:
@@ -81,3 +93,12 @@ def sweep_summary(sweep: Sweep) -> dict:
         "epochs_trained": sum(r.epoch for r in runs), "epochs_budget": budget,
         "created": sweep.created, "finished_at": sweep.finished_at,
     }
+
+
+def start_form(experiment, data=None):
+    """The experiment page's form that starts a sweep (bound to `data` when posted), with the presets
+    that fit the experiment: ImageNet weights when its architecture has them, and its best run so far."""
+    best = (runs_of_experiment(experiment).filter(status="succeeded", best_val_acc__isnull=False)
+            .order_by("-best_val_acc", "-id").values_list("pk", flat=True).first())
+    return SweepForm(data, presets=presets(earlier_run=best,
+                                           imagenet=experiment.config.get("arch") in IMAGENET_ARCHS))

@@ -97,7 +97,27 @@ def _space(user, experiment_config: dict, key: Any, space: Any, method: str) -> 
         raise ValidationError(f"{key}: a grid over more than {MAX_VALUES} integers is too large.", code=field)
     for value in (lo, hi):
         _check_value(user, experiment_config, key, value, field)
+    if kind != "int" and _refused(user, experiment_config, key, _inside(kind, lo, hi)):
+        # The ends may be whole numbers, but a float range draws fractions in between (epochs 2.27): refused
+        # here, not by the first trial's run.
+        raise ValidationError(f"{key} takes whole numbers; give an int range, {{\"int\": [{lo}, {hi}]}}.",
+                              code=field)
     return {kind: [lo, hi]}
+
+
+def _inside(kind: str, lo: float, hi: float) -> float:
+    """A point strictly inside the range that is not a whole number (nor a round fraction of the range)."""
+    if kind == "log_uniform":
+        return math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) / math.pi)
+    return lo + (hi - lo) / math.pi
+
+
+def _refused(user, experiment_config: dict, key: str, value: Any) -> bool:
+    try:
+        _check_value(user, experiment_config, key, value, key)
+    except ValidationError:
+        return True
+    return False
 
 
 def _check_key(config: dict, key: Any, field: str) -> None:

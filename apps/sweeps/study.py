@@ -161,11 +161,21 @@ def should_prune(parameters: dict[str, dict], trials: list[TrialRecord], *, metr
     """Whether ASHA prunes trial `number` now that it has reported `epoch` (the others as they stand)."""
     if epoch not in _steps_upto(early_stop, epoch):
         return False
+    asked = next((t for t in trials if t.number == number), None)
+    if asked is not None and asked.state == "running" and epoch in asked.curve and not _finite(asked.curve[epoch]):
+        # A NaN or infinite loss is stored as None. Optuna prunes a NaN at a rung; left out of the curve, it
+        # would instead have the trial's previous rung decided again. A metric never measured (no
+        # validation split) has no earlier value, and prunes nothing.
+        return any(_finite(v) for e, v in asked.curve.items() if e < epoch)
     study = build(parameters, trials, metric=metric, early_stop=early_stop, leave_running=number)
     frozen = next(t for t in study.get_trials(deepcopy=False) if t.user_attrs["number"] == number)
     if frozen.state != TrialState.RUNNING:
         return False
     return study.pruner.prune(study, frozen)
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def importance(parameters: dict[str, dict], trials: list[TrialRecord], *, metric: str) -> dict[str, float] | None:
@@ -177,7 +187,8 @@ def importance(parameters: dict[str, dict], trials: list[TrialRecord], *, metric
         return None
     study = build(parameters, finished, metric=metric)
     try:
-        return optuna.importance.get_param_importances(study, params=varied)
+        return optuna.importance.get_param_importances(
+            study, params=varied, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
     except (RuntimeError, ValueError) as exc:  # too few distinct values for the evaluator
         log.info("no parameter importance yet: %s", exc)
         return None

@@ -30,6 +30,7 @@ OBJECT_KWARGS = {
     "experiment_id": lambda o: o.experiment.pk,
     "run_id": lambda o: o.run.pk,                  # a finished run: checkpoint, evaluation, metrics
     "weights_id": lambda o: o.weights.pk,
+    "sweep_id": lambda o: o.sweep.pk,              # a finished sweep whose one trial is the run
 }
 
 
@@ -47,6 +48,8 @@ def build_world(tmp_path, *, classes=("dark", "light"), names=None, runs=1, firs
     from apps.datasets.services import dataset_create
     from apps.experiments.models import LRFinding
     from apps.experiments.services import experiment_create
+    from apps.runs.models import Run
+    from apps.sweeps.models import Sweep
     from apps.weights.models import WeightsFile
     from apps.teams.models import Membership
     from apps.teams.services import team_create, token_create
@@ -80,9 +83,14 @@ def build_world(tmp_path, *, classes=("dark", "light"), names=None, runs=1, firs
                                          arch="resnet18", path="weights/not-there.pth", format="pth", size=1,
                                          sha256="0" * 64, tensors=1)
     token, key = token_create(user=owner, name=names.get("token", "owner's script"))
+    sweep = Sweep.objects.create(team=team, experiment=experiment, created_by=editor, name=names.get("sweep", "lr"),
+                                 method="grid", parameters={"lr": {"values": [run.config["lr"]]}}, trials=1,
+                                 status=Sweep.Status.SUCCEEDED)
+    Run.objects.filter(pk=run.pk).update(sweep=sweep, trial_number=0, trial_params={"lr": run.config["lr"]})
     return SimpleNamespace(owner=owner, editor=editor, viewer=viewer, outsider=outsider, team=team,
                            other_team=other_team, membership=membership, dataset=dataset, experiment=experiment,
-                           run=run, runs=runs, weights=weights, token=token, token_key=key, password=PASSWORD)
+                           run=run, runs=runs, weights=weights, token=token, token_key=key, sweep=sweep,
+                           password=PASSWORD)
 
 
 @contextmanager
@@ -116,7 +124,7 @@ VOLATILE_FIELDS = {"last_login", "last_used"}
 def snapshot() -> dict:
     """Every row of the product's tables (and the users): equal before and after means nothing changed."""
     models = [apps.get_model("auth", "User")]
-    for label in ("teams", "datasets", "weights", "experiments", "runs"):
+    for label in ("teams", "datasets", "weights", "experiments", "runs", "sweeps"):
         models += list(apps.get_app_config(label).get_models())
     state = {}
     for model in models:

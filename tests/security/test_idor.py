@@ -149,12 +149,15 @@ def team_write_body(route, objects) -> dict:
     """The team named the way each route takes it: a slug, or an object of the team."""
     if route.name == "api_experiments":
         return {"name": "x", "dataset": objects.dataset.pk, "config": {}}
+    if route.name == "api_sweeps":
+        return {"name": "x", "experiment": objects.experiment.pk, "method": "grid",
+                "parameters": {"lr": {"values": [0.01]}}}
     return {"team": objects.team.slug, "name": "x"}
 
 
 def test_the_sweep_finds_the_team_writes():
     assert {"dataset_upload", "dataset_sample", "experiment_create", "weights_upload", "api_datasets",
-            "api_weights", "api_experiments"} <= {r.name for r in TEAM_WRITES}
+            "api_weights", "api_experiments", "api_sweeps"} <= {r.name for r in TEAM_WRITES}
 
 
 @pytest.mark.parametrize("route", TEAM_WRITES, ids=lambda r: r.name)

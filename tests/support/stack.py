@@ -76,6 +76,10 @@ def point_celery_at(url: str) -> None:
     pools.reset()  # closes every pooled connection and forgets the pools, so new ones use the new URL
     app._pool = None
     app.amqp._producer_pool = None
+    # The result backend is made once, for the URL of its day, and every send from this process
+    # subscribes to it; left alone, a second stack's sends would go looking for the first stack's server.
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
     configure(app, url)
     os.environ["REDIS_URL"] = settings.REDIS_URL = url
 

@@ -49,7 +49,8 @@ def test_a_random_sweep_keeps_max_parallel_trials_and_ends_when_all_have(world, 
 def test_a_grid_runs_its_whole_product_in_order(world, dataset):
     experiment = make_experiment(world.team, world.editor, dataset, {**QUICK, "epochs": 1})
     sweep = sweep_create(user=world.editor, experiment=experiment, name="grid", method="grid", max_parallel=10,
-                         parameters={"optimizer": {"values": ["sgd", "adam"]}, "augment.hflip": {"values": [False, True]}})
+                         parameters={"optimizer": {"values": ["sgd", "adam"]},
+                                     "augment.hflip": {"values": [False, True]}})
     assert sweep.trials == 4
     assert [r.trial_params for r in trials(sweep)] == [
         {"optimizer": "sgd", "augment.hflip": False}, {"optimizer": "sgd", "augment.hflip": True},

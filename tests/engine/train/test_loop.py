@@ -82,6 +82,29 @@ def test_early_stopping_ends_the_run_after_patience_epochs(tiny_pack, tmp_path):
     assert result.best_epoch == 1 and result.test_acc is not None
 
 
+def test_on_checkpoint_returning_true_halts_after_that_epoch_and_evaluates_the_best(tiny_pack, tmp_path):
+    recorded = []
+
+    def on_checkpoint(metrics, *, last, best):
+        recorded.append(metrics["epoch"])
+        return metrics["epoch"] == 2  # a sweep pruned the run at its second epoch
+
+    result = fit(pack=tiny_pack, config={**QUICK, "epochs": 5}, out_dir=tmp_path, on_checkpoint=on_checkpoint)
+    assert recorded == [1, 2]
+    assert result.outcome == "halted" and result.epochs_completed == 2
+    assert result.evaluation is not None and result.test_acc is not None
+
+
+def test_a_halted_run_resumed_with_halt_after_ends_at_once_with_its_evaluation(tiny_pack, tmp_path):
+    first = fit(pack=tiny_pack, config={**QUICK, "epochs": 5}, out_dir=tmp_path,
+                on_checkpoint=lambda metrics, **files: metrics["epoch"] == 1)
+    epochs = []
+    again = fit(pack=tiny_pack, config={**QUICK, "epochs": 5}, out_dir=tmp_path, on_epoch=epochs.append,
+                resume_from=first.last_checkpoint, best_from=first.checkpoint, halt_after=1)
+    assert epochs == [] and again.outcome == "halted" and again.epochs_completed == 1
+    assert again.evaluation["accuracy"] == first.evaluation["accuracy"]
+
+
 def test_on_batch_reports_progress_and_can_stop_the_run(tiny_pack, tmp_path):
     seen = []
 
