@@ -20,7 +20,7 @@ SVG = "<svg onload=alert(1)>"  # a folder name cannot hold the "/" of </script>
 PAYLOADS = (SCRIPT, IMG, SVG)
 # "<br>": a tag Plotly itself would act on (a line break), were the names not escaped for it.
 NAMES = {"team": f"{SCRIPT} lab", "dataset": f"{SCRIPT} set", "experiment": f"{IMG}<br>exp", "weights": f"{SVG} w",
-         "token": f"{IMG} token", "eddie": IMG}
+         "token": f"{IMG} token", "eddie": IMG, "sweep": f"{SVG} sweep"}
 CLASSES = (IMG, f"<br>{SVG}")
 NOTES, TAGS = f"notes {SCRIPT}", [SCRIPT, IMG]
 FIRST_IMAGE = f"{IMG}.png"
@@ -53,7 +53,7 @@ def pages(o) -> dict:
         "/datasets/": ["team", "dataset"],
         f"/datasets/{o.dataset.pk}/": ["dataset", "classes", "image"],
         "/experiments/": ["experiment", "dataset"],
-        f"/experiments/{o.experiment.pk}/": ["experiment", "dataset", "tags", "username"],
+        f"/experiments/{o.experiment.pk}/": ["experiment", "dataset", "tags", "username", "sweep"],
         f"/experiments/new?from_experiment={o.experiment.pk}": ["experiment", "dataset", "weights"],
         "/runs/": ["experiment", "dataset", "tags", "username"],
         f"/runs/{run.pk}/": ["experiment", "dataset", "classes", "notes", "tags"],
@@ -62,13 +62,14 @@ def pages(o) -> dict:
         "/weights/": ["weights", "username"],
         f"/teams/{o.team.slug}/": ["team", "username"],
         "/profile/": ["token"],
+        f"/sweeps/{o.sweep.pk}/": ["sweep", "experiment"],
     }
 
 
 def shown(o) -> dict:
     return {"team": [NAMES["team"]], "dataset": [NAMES["dataset"]], "experiment": [NAMES["experiment"]],
             "weights": [NAMES["weights"]], "token": [NAMES["token"]], "username": [IMG], "classes": list(CLASSES),
-            "image": [FIRST_IMAGE], "notes": [NOTES], "tags": TAGS}
+            "image": [FIRST_IMAGE], "notes": [NOTES], "tags": TAGS, "sweep": [NAMES["sweep"]]}
 
 
 def figures_of(html: str) -> list:
