@@ -20,9 +20,9 @@ from workers import engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The last migrations of the layout before the split: no `runs` or `weights` app yet.
+# The last migrations of the layout before the split: no `runs`, `weights` or `sweeps` app yet.
 BEFORE_THE_SPLIT = [("teams", "0001_initial"), ("datasets", "0002_dataset_heartbeat_at"),
-                    ("experiments", "0004_run_queued_at"), ("runs", None), ("weights", None)]
+                    ("experiments", "0004_run_queued_at"), ("runs", None), ("weights", None), ("sweeps", None)]
 
 
 def migrate(targets):
