@@ -17,7 +17,7 @@ from django.utils import timezone
 from apps.experiments.services import experiment_set_config
 from apps.runs.selectors import trials_of
 from apps.runs.services import run_cancel, run_start
-from apps.teams.permissions import require_editor
+from apps.teams.permissions import can_edit, require_editor
 
 from . import spaces, study
 from .models import Sweep
@@ -65,13 +65,19 @@ def sweep_advance(sweep_id: int) -> int:
         if len(runs) >= sweep.trials and not active:
             _finish(sweep, runs)
             return 0
+        if sweep.created_by is None or not can_edit(sweep.created_by, sweep.team):
+            return _give_up(sweep, "whoever started it can no longer start runs in this team")
         try:
             return _fill(sweep, runs)
-        except ValidationError as exc:  # the experiment's dataset went away, its creator lost the right
-            Sweep.objects.filter(pk=sweep.pk).update(
-                status=Sweep.Status.FAILED, finished_at=timezone.now(),
-                error=f"The sweep could not start its next trial: {exc.messages[0]}")
-            return 0
+        except ValidationError as exc:  # the experiment's dataset went away, a run it starts from is gone
+            return _give_up(sweep, exc.messages[0])
+
+
+def _give_up(sweep: Sweep, why: str) -> int:
+    """The sweep ends failed with the reason; trials already running finish as they are."""
+    Sweep.objects.filter(pk=sweep.pk).update(status=Sweep.Status.FAILED, finished_at=timezone.now(),
+                                             error=f"The sweep could not start its next trial: {why}")
+    return 0
 
 
 def _fill(sweep: Sweep, runs: list) -> int:

@@ -83,3 +83,16 @@ def test_cancel_ends_the_queued_trials_and_starts_no_more(world, dataset):
     assert Sweep.objects.get(pk=sweep.pk).status == "cancelled"
     assert {r.status for r in trials(sweep)} == {"cancelled"}
     assert sweep_advance(sweep.pk) == 0 and len(trials(sweep)) == 2
+
+
+def test_a_sweep_whose_creator_left_the_team_starts_no_more_trials_and_says_why(world, dataset):
+    from apps.teams.models import Membership
+
+    experiment = make_experiment(world.team, world.editor, dataset)
+    sweep = sweep_create(user=world.editor, experiment=experiment, name="left", method="random", parameters=LR,
+                         trials=6, max_parallel=1)
+    Membership.objects.filter(team=world.team, user=world.editor).delete()
+    train_all_queued(sweep)
+    assert sweep_advance(sweep.pk) == 0 and len(trials(sweep)) == 1
+    sweep.refresh_from_db()
+    assert sweep.status == "failed" and "can no longer start runs" in sweep.error
