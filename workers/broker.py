@@ -42,7 +42,9 @@ def send_on_commit(task: str, *args) -> None:
 
 def send(task: str, *args) -> None:
     try:
-        app.send_task(task, args=args)
+        # No one reads a task's result (the row says what became of the job): without ignore_result, every
+        # send would subscribe to the result backend first, and with Redis down that raises its own error.
+        app.send_task(task, args=args, ignore_result=True)
     except (OperationalError, OSError) as exc:  # the broker is down (after kombu's own retries)
         log.warning("%s%s is queued in the database but the broker did not take its message (%s)",
                     task, args, exc)
