@@ -27,9 +27,10 @@ def test_start_a_learning_rate_sweep_watch_it_grow_recolour_it_and_cancel_it(
     from tests.support.services import wait_until
 
     dataset = ready_dataset(world.team, tmp_path / "ld.zip")
-    # Long enough that the sweep is still running when the test cancels it; each epoch takes a blink.
+    # Long enough that the sweep is still running when the test cancels it, on a fast machine too: an epoch
+    # of this tiny dataset takes a few milliseconds there.
     experiment = experiment_create(team=world.team, user=world.editor, name="quick cnn", dataset=dataset,
-                                   config={"epochs": 40, "batch_size": 8, "hidden_units": [16], "seed": 1})
+                                   config={"epochs": 1000, "batch_size": 8, "hidden_units": [16], "seed": 1})
     sign_in(page, "eddie", world.password)
     switch_team(page, world.team.slug)
     page.goto(live_server.url + reverse("experiment_detail", args=[experiment.pk]))

@@ -189,7 +189,7 @@ def test_redis_restarted_mid_sweep_costs_no_trial_and_no_epoch(world, stack, kee
 
 def test_cancel_ends_every_trial_within_15_seconds_and_starts_no_more(world, stack, digits, api_as):
     stack.start_trainer()
-    experiment = make_experiment(world.team, world.editor, digits, {**DIGITS, "epochs": 200})
+    experiment = make_experiment(world.team, world.editor, digits, {**DIGITS, "epochs": 1000})  # never ends alone
     sweep = sweep_create(user=world.editor, experiment=experiment, name="cancel", method="random", parameters=LR,
                          trials=6, max_parallel=2)
     running = a_trial(sweep, lambda r: r.status == "running" and r.epoch >= 1, timeout=90, stack=stack,
