@@ -124,6 +124,10 @@ def warnings_for(*, health: dict, classes: list[str], totals: list[int], trained
         n = health["corrupt_count"]
         top = "; ".join(f"{reason} ({count})" for reason, count in list(health["skipped_by_reason"].items())[:3])
         out.append(f"{_n(n, 'file')} of the upload {_were(n)} left out ({top}); see the list of unreadable files.")
+    if health.get("label_problems_count"):
+        n = health["label_problems_count"]
+        out.append(f"{_n(n, 'row')} of labels.csv {_were(n)} not used (no such image, no label, several labels, "
+                   "or an image listed twice); see the list, nothing was guessed.")
     if health["ignored_count"]:
         n = health["ignored_count"]
         out.append(f"{_n(n, 'hidden or macOS metadata file')} {_were(n)} ignored.")

@@ -30,7 +30,7 @@ from . import health as hc
 from .archive import HIDDEN, MACOSX, Limits, open_source, sniff_archive
 from .decode import Outcome, decode_items
 from .imaging import RESIZE_MODES
-from .layout import Layout, plan_layout
+from .layout import LABEL_SOURCES, Layout, plan_layout
 from .neardup import near_duplicates
 from .pack import SPLITS, TRAIN
 from .pool import worker_pool
@@ -54,6 +54,7 @@ class PackOptions:
     resize_mode: str = "squash"
     color: str = "auto"
     seed: int = 0
+    labels: str = "folders"  # folders, filename, csv or auto (see layout)
 
     def validate(self) -> None:
         """Raise IngestError naming the field for a value no dataset can be built with."""
@@ -73,6 +74,8 @@ class PackOptions:
             raise IngestError(f"color must be one of {', '.join(COLORS)}.", field="color")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise IngestError("seed must be a whole number of 0 or more.", field="seed")
+        if self.labels not in (*LABEL_SOURCES, "auto"):
+            raise IngestError(f"labels must be one of {', '.join(LABEL_SOURCES)} or auto.", field="labels")
 
 
 @dataclass
@@ -113,7 +116,7 @@ def build_pack(source: str | Path, out_dir: str | Path, options: PackOptions, *,
     outcome: Outcome | None = None
     try:
         with open_source(source, limits=limits) as src:
-            layout = plan_layout(src.entries)
+            layout = plan_layout(src.entries, options.labels, read=lambda entry: _read_one(src, entry))
             layout.warnings.extend(src.warnings)
             progress(0.02)
             splits = draw_splits(
@@ -170,13 +173,16 @@ def _assemble(layout: Layout, outcome: Outcome, item_splits: np.ndarray, options
                        counterpart=counterpart, near=near, checked=checked, totals=totals,
                        corrupt=corrupt, ignored=ignored)
     health["restarts"] = outcome.restarts
+    health["labels"] = layout.labels
+    health["label_problems"] = layout.label_problems[:hc.MAX_LISTED]
+    health["label_problems_count"] = len(layout.label_problems)
     plan = outcome.plan
     trained = np.bincount(facts.labels[keep & (splits == TRAIN)], minlength=len(classes))
     health["warnings"] = layout.warnings + hc.warnings_for(
         health=health, classes=classes, totals=totals.tolist(), trained=trained.tolist(), image_size=plan.size,
         channels=plan.channels, resize_mode=options.resize_mode)
     sizes = hc.size_summary(facts.sizes[keep])  # the chart shows what is in the pack
-    resolved = {**asdict(options), "image_size": plan.size,
+    resolved = {**asdict(options), "image_size": plan.size, "labels": layout.labels,
                 "color": options.color if options.color != "auto" else ("grayscale" if plan.channels == 1 else "rgb")}
     writer = outcome.writer
     writer.save_json("names.json", [n for n, k in zip(facts.names, keep) if k])
@@ -191,6 +197,14 @@ def _assemble(layout: Layout, outcome: Outcome, item_splits: np.ndarray, options
     return PackReport(pack_path=pack.path, classes=classes, counts=counts, num_images=len(pack),
                       image_size=pack.image_size, channels=pack.channels, health=health, original_sizes=sizes,
                       mean=pack.mean, std=pack.std, options=resolved)
+
+
+def _read_one(src, entry) -> bytes:
+    for _, data, reason in src.read([entry]):
+        if data is None:
+            raise IngestError(f"The label file {entry.name} could not be read ({reason}).")
+        return data
+    raise IngestError(f"The label file {entry.name} could not be read.")
 
 
 def _facts(layout: Layout, outcome: Outcome, rows: np.ndarray) -> hc.Facts:
