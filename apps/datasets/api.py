@@ -1,4 +1,5 @@
-"""The datasets API: list and upload (`/api/datasets`), read and delete (`/api/datasets/<id>`).
+"""The datasets API: list and upload (`/api/datasets`), read and delete (`/api/datasets/<id>`), new
+versions (`/api/datasets/<id>/versions`) and the gallery (`/api/datasets/<id>/images`).
 
 A service's refusal (not an archive, a dataset in use) is raised as it is: the API's exception handler
 answers it in the error shape (dlstudio/api_errors.py).
@@ -6,6 +7,7 @@ answers it in the error shape (dlstudio/api_errors.py).
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,8 +17,12 @@ from dlstudio.openapi import errors
 from dlstudio.pagination import Pagination
 
 from . import services
-from .selectors import dataset_for, datasets_for
-from .serializers import DatasetCreateSerializer, DatasetSerializer
+from .models import Image
+from .selectors import class_counts, dataset_for, datasets_for, gallery_images
+from .serializers import (
+    DatasetCreateSerializer, DatasetSerializer, DatasetVersionSerializer, GalleryImageSerializer,
+    GalleryQuerySerializer, VersionCreatedSerializer,
+)
 
 
 class DatasetListCreateApi(ListAPIView):
@@ -55,3 +61,47 @@ class DatasetDetailApi(APIView):
         require_editor(request.user, dataset.team)
         services.dataset_delete(dataset=dataset)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetVersionsApi(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={"multipart/form-data": DatasetVersionSerializer, "application/json": DatasetVersionSerializer},
+        responses={201: VersionCreatedSerializer, **errors(
+            400, 403, 404, 413, _400="No change, an index out of range, a bad class name, or not an archive "
+                                     "(`field` names it).")})
+    def post(self, request, dataset_id):
+        parent = dataset_for(request.user, dataset_id)
+        require_editor(request.user, parent.team)
+        data = DatasetVersionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = services.dataset_version_create(parent=parent, user=request.user, upload=values.get("archive"),
+                                                  exclude=values.get("exclude"), relabel=values.get("relabel"),
+                                                  labels=values["labels"])
+        return Response({"id": dataset.pk, "version": dataset.version, "status": dataset.status},
+                        status=status.HTTP_201_CREATED)
+
+
+class DatasetImagesApi(ListAPIView):
+    serializer_class = GalleryImageSerializer
+    pagination_class = Pagination
+
+    @extend_schema(parameters=[GalleryQuerySerializer], responses={200: GalleryImageSerializer(many=True),
+                                                                   **errors(400, 404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        self.dataset = dataset_for(self.request.user, self.kwargs["dataset_id"])
+        self.classes = [c["name"] for c in class_counts(self.dataset)]
+        query = GalleryQuerySerializer(data=self.request.query_params, classes=self.classes)
+        query.is_valid(raise_exception=True)
+        chosen = query.validated_data
+        label = self.classes.index(chosen["class"]) if "class" in chosen else None
+        split = Image.Split[chosen["split"].upper()].value if "split" in chosen else None
+        return gallery_images(self.dataset, label=label, split=split, issue=chosen.get("issue"))
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "classes": getattr(self, "classes", [])}

@@ -1,4 +1,5 @@
-"""An ingest inside a worker: claim the dataset, decode the upload into a pack, record it, let go.
+"""An ingest inside a worker: claim the dataset, decode the upload into a pack (or, for a new
+version, derive its pack from its parent's), record it, let go.
 
 Runs in the `ingest` worker through the job skeleton of `dlstudio.jobs`: one conditional UPDATE
 claims the row, a heartbeat proves the worker alive, every write afterwards is conditional on the
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dlstudio import jobs, storage
-from workers.engine import Limits, PackOptions, build_pack, open_pack
+from workers.engine import IngestError, Limits, PackOptions, build_pack, derive_pack, open_pack
 
 from .models import Dataset, DatasetClass, Image
 
@@ -42,9 +43,8 @@ def dataset_ingest(*, dataset_id: int) -> None:
     started = time.monotonic()
     try:
         with jobs.working(f"dataset-{dataset_id}", lease):
-            report = build_pack(storage.absolute(dataset.upload_path), storage.absolute(pack_relative),
-                                PackOptions(**dataset.options), limits=upload_limits(),
-                                on_progress=lambda fraction: lease.update(progress=max(0.001, min(fraction, 0.99))))
+            report = _pack(dataset, pack_relative,
+                           on_progress=lambda fraction: lease.update(progress=max(0.001, min(fraction, 0.99))))
             _record(dataset, lease, report, pack_relative, seconds=time.monotonic() - started)
     except _Abandoned:
         storage.remove(pack_relative)
@@ -54,7 +54,24 @@ def dataset_ingest(*, dataset_id: int) -> None:
         lease.update(status=Dataset.Status.FAILED, upload_path="", error=jobs.failure_sentence(
             exc, doing="Ingest", subject="the ingest", again="upload the archive again"))
     finally:
-        storage.remove(dataset.upload_path)
+        if dataset.upload_path:
+            storage.remove(dataset.upload_path)
+
+
+def _pack(dataset: Dataset, pack_relative: str, *, on_progress):
+    options, target = PackOptions(**dataset.options), storage.absolute(pack_relative)
+    if dataset.parent_id is None and not dataset.changes:
+        return build_pack(storage.absolute(dataset.upload_path), target, options, limits=upload_limits(),
+                          on_progress=on_progress)
+    parent = Dataset.objects.filter(pk=dataset.parent_id, status=Dataset.Status.READY).first()
+    if parent is None or not parent.pack_path:
+        raise IngestError("The version this one was made from was deleted before it was ready; make the change "
+                          "again on another version.")
+    changes = dataset.changes
+    return derive_pack(storage.absolute(parent.pack_path), target, exclude=changes.get("exclude", []),
+                       relabel={int(k): v for k, v in changes.get("relabel", {}).items()},
+                       addition=storage.absolute(dataset.upload_path) if dataset.upload_path else None,
+                       options=options, limits=upload_limits(), on_progress=on_progress)
 
 
 @transaction.atomic
@@ -70,6 +87,6 @@ def _record(dataset: Dataset, lease: jobs.Lease, report, pack_relative: str, *, 
     Image.objects.bulk_create(rows, batch_size=IMAGE_ROWS_BATCH)
     if not lease.update(status=Dataset.Status.READY, progress=1.0, error="", pack_path=pack_relative,
                         num_images=report.num_images, image_size=report.image_size, channels=report.channels,
-                        health=report.health, original_sizes=report.original_sizes,
-                        ingest_seconds=round(seconds, 2), upload_path=""):
+                        health={**report.health, "decoded": report.decoded}, original_sizes=report.original_sizes,
+                        ingest_seconds=round(seconds, 2), upload_path="", content_hash=report.content_hash):
         raise _Abandoned()  # rolls back the rows above

@@ -5,7 +5,8 @@ SPLITS = ("train", "val", "test")
 
 
 class Dataset(models.Model):
-    """A labelled image set, decoded once into a pack. Once `ready` it never changes."""
+    """A labelled image set, decoded once into a pack. Once `ready` it never changes: a change is a new
+    version (a new row whose `parent` it was made from), sharing the parent's pixels (docs/ARCHITECTURE.md)."""
 
     class Status(models.TextChoices):
         INGESTING = "ingesting", "Ingesting"
@@ -36,10 +37,24 @@ class Dataset(models.Model):
     health = models.JSONField(default=dict, blank=True)
     original_sizes = models.JSONField(default=dict, blank=True)
     ingest_seconds = models.FloatField(null=True, blank=True)
+    # Versions: 1 for an upload; a version made from `parent` numbers on from the highest of its family
+    # (`root`, the first version, null for the first itself).
+    version = models.PositiveIntegerField(default=1)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    root = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What a version changes of its parent: {"exclude": [index], "relabel": {"index": "class"}} (and an
+    # added archive in upload_path while it is made).
+    changes = models.JSONField(default=dict, blank=True)
+    # SHA-256 over the sorted (image hash, class, split) rows: equal data, equal hash. Empty until ready.
+    content_hash = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["team", "-created"])]
+
+    @property
+    def family_id(self) -> int:
+        return self.root_id or self.pk
 
     def __str__(self):
         return self.name

@@ -1,7 +1,7 @@
 """Reads of datasets, always scoped to the user's teams (a foreign id is a 404)."""
 from functools import lru_cache
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from apps.teams.selectors import scoped
@@ -35,8 +35,9 @@ def number_of_classes(dataset_id: int) -> int:
     return DatasetClass.objects.filter(dataset_id=dataset_id).count()
 
 
-def gallery_images(dataset: Dataset, *, label: int | None = None, split: int | None = None) -> QuerySet[Image]:
-    images = dataset.images.all()
+def gallery_images(dataset: Dataset, *, label: int | None = None, split: int | None = None,
+                   issue: str | None = None) -> QuerySet[Image]:
+    images = gallery_images_with_issue(dataset, issue) if issue else dataset.images.all()
     if label is not None:
         images = images.filter(label=label)
     if split is not None:
@@ -54,3 +55,35 @@ def pack_of(dataset: Dataset) -> Pack:
     if not dataset.is_ready or not dataset.pack_path:
         raise LookupError("this dataset has no pack yet")
     return _open_pack(str(storage.absolute(dataset.pack_path)))
+
+
+ISSUES = ("duplicate", "leak", "near_duplicate", "conflict", "corrupt")
+
+
+def issue_names(dataset: Dataset, issue: str) -> list[str]:
+    """The names of the images the health report lists for `issue`, in its order: duplicate and conflict
+    groups, the train twin of each removed leak, both images of each near-duplicate pair, and the
+    files that were left out (which have no row in the pack)."""
+    health = dataset.health or {}
+    groups = health.get("duplicate_groups", [])
+    if issue in ("duplicate", "conflict"):
+        chosen = [g for g in groups if issue == "duplicate" or g.get("conflict")]
+        return [image["name"] for group in chosen for image in group.get("images", [])]
+    if issue == "leak":
+        return [leak["train_name"] for leak in health.get("leaked", [])]
+    if issue == "near_duplicate":
+        return [name for pair in health.get("near_duplicate_pairs", []) for name in (pair["name"], pair["train_name"])]
+    if issue == "corrupt":
+        return [entry["name"] for entry in health.get("corrupt", [])]
+    raise ValueError(f"unknown issue {issue!r}")
+
+
+def gallery_images_with_issue(dataset: Dataset, issue: str) -> QuerySet[Image]:
+    """The dataset's images named by the health report for `issue` (rows ordered by index)."""
+    return dataset.images.filter(name__in=issue_names(dataset, issue)).order_by("index")
+
+
+def versions_of(dataset: Dataset) -> QuerySet[Dataset]:
+    """Every version of the dataset's family, newest first (read through the same team scoping)."""
+    family = dataset.family_id
+    return Dataset.objects.filter(Q(pk=family) | Q(root_id=family), team=dataset.team).order_by("-version")

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from apps.runs import selectors as runs
@@ -69,9 +70,79 @@ def dataset_create(*, team, user, name: str, upload=None, source_path: Path | No
     return dataset
 
 
+MAX_CLASS_NAME = 255
+
+
+def _parsed_changes(parent: Dataset, exclude, relabel) -> dict:
+    """The change as stored ({"exclude": sorted indices, "relabel": {"index": class}}), checked against the
+    parent's images; ValidationError (code "exclude" or "relabel") names what is wrong."""
+    exclude, relabel = exclude or [], relabel or {}
+    if not isinstance(exclude, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in exclude):
+        raise ValidationError("exclude must be a list of image indices.", code="exclude")
+    if not isinstance(relabel, dict):
+        raise ValidationError("relabel must map image indices to class names.", code="relabel")
+    count = parent.num_images
+    outside = [i for i in exclude if not 0 <= i < count]
+    if outside:
+        raise ValidationError(f"exclude names image {outside[0]}, but this version has images 0 to {count - 1}.",
+                              code="exclude")
+    cleaned = {}
+    for key, name in relabel.items():
+        index = int(key) if str(key).isdigit() else -1
+        if not 0 <= index < count:
+            raise ValidationError(f"relabel names image {str(key)[:20]!r}, but this version has images 0 to "
+                                  f"{count - 1}.", code="relabel")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_CLASS_NAME or "/" in name:
+            raise ValidationError(f"relabel gives image {index} {str(name)[:40]!r}, which is not a class name "
+                                  f"(1 to {MAX_CLASS_NAME} characters, no '/').", code="relabel")
+        cleaned[str(index)] = name.strip()
+    return {"exclude": sorted(set(exclude)), "relabel": cleaned}
+
+
+def dataset_version_create(*, parent: Dataset, user, upload=None, exclude=None, relabel=None,
+                           labels: str = "folders") -> Dataset:
+    """A new `ingesting` version of `parent`: its images, less `exclude`, some relabelled, plus those of
+    `upload`; queued like an upload, and made by deriving the parent's pack (only added images decode).
+
+    Raises ValidationError for a parent that is not ready, an empty change, or a change out of range.
+    """
+    if not parent.is_ready:
+        raise ValidationError("Only a ready dataset can have a new version; wait for it to finish.", code="dataset")
+    changes = _parsed_changes(parent, exclude, relabel)
+    if upload is None and not changes["exclude"] and not changes["relabel"]:
+        raise ValidationError("A new version needs a change: an archive of images to add, images to exclude or "
+                              "images to relabel.", code="archive")
+    relative, size, shown_name = "", 0, ""
+    if upload is not None:
+        relative, size = _store_upload(upload)
+        shown_name = getattr(upload, "name", "") or "upload"
+    try:
+        if relative:
+            try:
+                sniff_archive(storage.absolute(relative))
+            except IngestError as exc:
+                raise ValidationError(str(exc), code="archive") from None
+        with transaction.atomic():
+            root_id = parent.root_id or parent.pk
+            Dataset.objects.select_for_update().filter(pk=root_id).first()  # numbers one version at a time
+            latest = Dataset.objects.filter(Q(pk=root_id) | Q(root_id=root_id)).aggregate(v=Max("version"))["v"]
+            dataset = Dataset.objects.create(
+                team=parent.team, created_by=user, name=parent.name, options={**parent.options, "labels": labels},
+                upload_path=relative, upload_name=shown_name[:300], upload_bytes=size, parent=parent,
+                root_id=root_id, version=(latest or parent.version) + 1, changes=changes)
+    except BaseException:
+        if relative:
+            storage.remove(relative)
+        raise
+    broker.send_on_commit(INGEST_TASK, dataset.pk)
+    return dataset
+
+
 def dataset_delete(*, dataset: Dataset) -> None:
     if runs.dataset_in_use(dataset):
         raise ValidationError("This dataset is used by a run that is queued or running; cancel it first.")
+    if dataset.children.filter(status=Dataset.Status.INGESTING).exists():
+        raise ValidationError("A new version is being made from this dataset; delete it once that is ready.")
     paths = [dataset.pack_path, dataset.upload_path]
     dataset.delete()
     transaction.on_commit(lambda: [storage.remove(p) for p in paths])

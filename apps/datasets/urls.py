@@ -12,4 +12,6 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/delete", views.dataset_delete, name="dataset_delete"),
     path("api/datasets", api.DatasetListCreateApi.as_view(), name="api_datasets"),
     path("api/datasets/<int:dataset_id>", api.DatasetDetailApi.as_view(), name="api_dataset"),
+    path("api/datasets/<int:dataset_id>/versions", api.DatasetVersionsApi.as_view(), name="api_dataset_versions"),
+    path("api/datasets/<int:dataset_id>/images", api.DatasetImagesApi.as_view(), name="api_dataset_images"),
 ]

@@ -20,6 +20,8 @@ class Run(models.Model):
     # Copied from the experiment so lists filter and scope without joins.
     team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="runs")
     dataset = models.ForeignKey("datasets.Dataset", null=True, on_delete=models.SET_NULL, related_name="runs")
+    # The content hash of the data it trained on: still names it after the dataset row is deleted.
+    dataset_hash = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children",
                                help_text="The run whose weights this one started from.")

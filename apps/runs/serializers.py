@@ -8,7 +8,8 @@ from .selectors import diagnosis_of, metrics_of
 
 RUN_SUMMARY_FIELDS = ["id", "experiment", "dataset", "arch", "status", "attempt", "epoch", "epochs", "progress",
                       "eta_seconds", "best_epoch", "best_val_acc", "test_acc", "device", "worker", "error",
-                      "tags", "created_by", "created", "started_at", "finished_at", "parent", "sweep", "pruned"]
+                      "tags", "created_by", "created", "started_at", "finished_at", "parent", "sweep", "pruned",
+                      "dataset_hash"]
 
 
 class RunStartSerializer(serializers.Serializer):

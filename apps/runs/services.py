@@ -37,8 +37,8 @@ def run_start(*, experiment, user, overrides: dict | None = None, sweep=None, tr
     parent = starting_run(user, config)
     weights_file = experiment.weights_file if config.get("pretrained") == "imagenet" else None
     run = Run.objects.create(experiment=experiment, team=experiment.team, dataset=dataset, created_by=user,
-                             parent=parent, config=config, arch=config["arch"], epochs=config["epochs"],
-                             weights_file=weights_file, queued_at=timezone.now(), sweep=sweep,
+                             dataset_hash=dataset.content_hash, parent=parent, config=config, arch=config["arch"],
+                             epochs=config["epochs"], weights_file=weights_file, queued_at=timezone.now(), sweep=sweep,
                              trial_number=trial_number, trial_params=trial_params)
     run.checkpoint_dir = storage.new_checkpoint_dir(run.pk)
     Run.objects.filter(pk=run.pk).update(checkpoint_dir=run.checkpoint_dir)

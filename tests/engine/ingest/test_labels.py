@@ -111,7 +111,8 @@ def test_auto_finds_the_label_source_from_the_listing(tmp_path):
     assert pack(tmp_path / "f", named_images(["cat/1.png", "cat/2.png", "dog/1.png", "dog/2.png"]),
                 "auto").options["labels"] == "folders"
     assert pack(tmp_path / "n", dogs_vs_cats(), "auto").options["labels"] == "filename"
-    entries = {**named_images(["1.png", "2.png", "3.png", "4.png"]), "labels.csv": b"1.png,a\n2.png,a\n3.png,b\n4.png,b"}
+    entries = {**named_images(["1.png", "2.png", "3.png", "4.png"]),
+               "labels.csv": b"1.png,a\n2.png,a\n3.png,b\n4.png,b"}
     assert pack(tmp_path / "c", entries, "auto").options["labels"] == "csv"
 
 

@@ -54,11 +54,12 @@ class Layout:
 
 
 def plan_layout(entries: list[Entry], labels: str = "folders",
-                read: Callable[[Entry], bytes] | None = None) -> Layout:
+                read: Callable[[Entry], bytes] | None = None, *, part: bool = False) -> Layout:
     """Classes and items of `entries` by the label source `labels`; `read` gives an entry's bytes
-    (needed for `csv` and `auto`)."""
+    (needed for `csv` and `auto`). `part`: the images join a dataset's other images (a new version),
+    so a single class, or one image of a class, is fine here."""
     if labels == "auto":
-        return _detect(entries, read)
+        return _detect(entries, read, part)
     if labels not in LABEL_SOURCES:
         raise IngestError(f"labels must be one of {', '.join(LABEL_SOURCES)} or auto.", field="labels")
     skipped, candidates = _candidates(entries)
@@ -70,21 +71,21 @@ def plan_layout(entries: list[Entry], labels: str = "folders",
         placed = _by_folder(candidates, skipped, warnings)
     else:
         placed = _by_file_name(candidates, skipped)
-    layout = _assemble(placed, skipped)
+    layout = _assemble(placed, skipped, part)
     layout.labels, layout.label_problems, layout.warnings = labels, problems, warnings
     return layout
 
 
-def _detect(entries: list[Entry], read) -> Layout:
+def _detect(entries: list[Entry], read, part: bool) -> Layout:
     """The likely source: a label file if there is one, else folders, else file names; when none
     fits, the folders error (the default layout's advice) is what the user reads."""
     if any(e.parts and e.parts[-1].lower() == CSV_NAME for e in entries if not e.skip):
-        return plan_layout(entries, "csv", read)
+        return plan_layout(entries, "csv", read, part=part)
     try:
-        return plan_layout(_fresh(entries), "folders")
+        return plan_layout(_fresh(entries), "folders", part=part)
     except IngestError as folders_error:
         try:
-            return plan_layout(_fresh(entries), "filename")
+            return plan_layout(_fresh(entries), "filename", part=part)
         except IngestError:
             raise folders_error from None
 
@@ -223,15 +224,10 @@ def _by_table(candidates: list[Entry], skipped: list[Entry], located) -> tuple[P
     return placed, problems
 
 
-def _assemble(placed: Placed, skipped: list[Entry]) -> Layout:
+def _assemble(placed: Placed, skipped: list[Entry], part: bool) -> Layout:
     classes = sorted({name for _, name, _ in placed})
-    if len(classes) < 2:
-        raise IngestError(f"The archive has a single class ('{classes[0]}'); a classifier needs at least two.")
-    per_class = Counter(name for _, name, _ in placed)
-    for name in classes:
-        if per_class[name] < MIN_PER_CLASS:
-            raise IngestError(f"Class '{name}' has only {per_class[name]} image; "
-                              f"every class needs at least {MIN_PER_CLASS}.")
+    if not part:  # a part is counted with the images it joins (versions)
+        _enough(classes, Counter(name for _, name, _ in placed))
     index = {name: i for i, name in enumerate(classes)}
     items = [Item(entry=e, label=index[name], split=split) for e, name, split in placed]
     predefined = {split for _, _, split in placed if split is not None}
@@ -240,6 +236,15 @@ def _assemble(placed: Placed, skipped: list[Entry]) -> Layout:
         raise IngestError(f"The archive has {present} folders but no train folder; "
                           "add a train folder, or none and let the split be drawn.")
     return Layout(classes=classes, items=items, skipped=skipped, predefined=predefined)
+
+
+def _enough(classes: list[str], per_class: Counter) -> None:
+    if len(classes) < 2:
+        raise IngestError(f"The archive has a single class ('{classes[0]}'); a classifier needs at least two.")
+    for name in classes:
+        if per_class[name] < MIN_PER_CLASS:
+            raise IngestError(f"Class '{name}' has only {per_class[name]} image; "
+                              f"every class needs at least {MIN_PER_CLASS}.")
 
 
 def _looks_like_image(filename: str) -> bool:

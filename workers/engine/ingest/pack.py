@@ -10,13 +10,24 @@ A pack is a directory:
     names.json          (optional) N display names: each image's path inside the upload
     original_sizes.npy  (optional) N x 2 int32 (width, height) before resizing
     health.json         (optional) the ingest's health report
-    meta.json           format, classes, image_size, channels, per-channel mean/std of the train split, ...
+    pixel_hashes.npy    (optional) N x 16 uint8: the first 128 bits of SHA-256 of each packed image
+    dhash.npy           (optional) N uint64 perceptual hashes (near-duplicates)
+    train_sums.npz      (optional) the train split's pixel sums, from which a version's statistics follow
+    meta.json           format, classes, image_size, channels, per-channel mean/std of the train split,
+                        content_hash, ...
 
 `meta.json` is written last, so a directory without it is not a pack. `PackWriter` builds the
 pack in a sibling `*.partial` directory and renames it into place only when complete.
+
+A version's pack (`versions.derive_pack`) holds no pixels of its own for the rows it shares: its
+`segments` are hard links to the image files of the packs it was made from (`images.K.npy`,
+`thumbs.K.npy`), and `rows.npy` (N x 2: segment, row) says where each of its images is. A hard
+link keeps the bytes alive when the older version is deleted, and no pack is ever written to
+again, so sharing is safe.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,10 +40,10 @@ import numpy as np
 from ..diskspace import allocated_memmap
 from ..errors import PackError
 from .imaging import thumb_size, thumbnail
-from .stats import channel_stats, file_pixel_sums, stats_from_sums
+from .stats import channel_stats, file_pixel_sums, pixel_sums, stats_from_sums
 
 __all__ = ["FORMAT", "VERSION", "SPLITS", "TRAIN", "VAL", "TEST", "Pack", "PackError", "PackWriter", "open_pack",
-           "write_pack", "channel_stats"]
+           "write_pack", "channel_stats", "content_hash", "StackedRows"]
 
 FORMAT = "dlstudio-pack"
 VERSION = 1
@@ -41,10 +52,65 @@ TRAIN, VAL, TEST = 0, 1, 2
 _CHUNK_BYTES = 64 * 2**20  # bounded working memory for passes over the image array
 
 
+class StackedRows:
+    """The rows of several memory-mapped arrays as one read-only N x ... array: a version's images.
+
+    Supports what readers of a pack do: `shape`, `len`, `nbytes`, an int, a slice or an index array,
+    and `np.take(..., axis=0, out=...)`; reading copies only the rows asked for.
+    """
+
+    def __init__(self, segments: list[np.ndarray], rows: np.ndarray):
+        self.segments, self.rows = segments, np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        self.dtype = segments[0].dtype if segments else np.dtype(np.uint8)
+        self.shape = (len(self.rows), *(segments[0].shape[1:] if segments else ()))
+        self.ndim = len(self.shape)
+        self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            segment, row = self.rows[key]
+            return self.segments[segment][row]
+        return self.take(np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key))
+
+    def take(self, indices, axis=0, out=None, mode="raise"):
+        if axis != 0:
+            raise ValueError("a pack's rows can only be taken along axis 0")
+        refs = self.rows[np.asarray(indices, dtype=np.int64)]
+        out = np.empty((len(refs), *self.shape[1:]), dtype=self.dtype) if out is None else out
+        for segment in np.unique(refs[:, 0]) if len(refs) else ():
+            where = np.flatnonzero(refs[:, 0] == segment)
+            out[where] = self.segments[segment][refs[where, 1]]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        whole = self.take(np.arange(len(self)))
+        return whole if dtype is None else whole.astype(dtype)
+
+
+def content_hash(pixel_hashes: np.ndarray, labels: np.ndarray, splits: np.ndarray, classes: list[str]) -> str:
+    """SHA-256 over the sorted (image hash, class name, split) rows: equal data, equal hash, whatever
+    the order of the rows or of the classes."""
+    names = [json.dumps(c, ensure_ascii=False) for c in classes]
+    rows = sorted(f"{bytes(h).hex()}\t{names[int(c)]}\t{SPLITS[int(s)]}"
+                  for h, c, s in zip(pixel_hashes, labels, splits))
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def hash_rows(images) -> np.ndarray:
+    """N x 16 uint8: the first 128 bits of SHA-256 of each row (as ingest hashes each packed image)."""
+    out = np.zeros((len(images), 16), dtype=np.uint8)
+    for i in range(len(images)):
+        out[i] = np.frombuffer(hashlib.sha256(np.ascontiguousarray(images[i])).digest()[:16], dtype=np.uint8)
+    return out
+
+
 @dataclass
 class Pack:
     path: Path
-    images: np.ndarray  # N x H x W x C uint8 (memory map)
+    images: np.ndarray | StackedRows  # N x H x W x C uint8 (memory map, or a version's stacked segments)
     labels: np.ndarray  # N int64
     splits: np.ndarray  # N int8
     mean_image: np.ndarray  # H x W x C float32 in [0, 1]
@@ -102,8 +168,38 @@ class Pack:
         """N x T x T x C uint8 thumbnails (memory map), or None for packs without."""
         if "thumbs" not in self._extras:
             t = thumb_size(self.image_size)
-            self._extras["thumbs"] = self._load_extra("thumbs.npy", (len(self), t, t, self.channels), mmap=True)
+            if "segments" in self.meta:
+                self._extras["thumbs"] = _open_images(self.path, self.meta, "thumbs")
+            else:
+                self._extras["thumbs"] = self._load_extra("thumbs.npy", (len(self), t, t, self.channels), mmap=True)
         return self._extras["thumbs"]
+
+    @property
+    def pixel_hashes(self) -> np.ndarray:
+        """N x 16 uint8 hashes of the packed images (measured here for packs made before they were kept)."""
+        if "pixel_hashes" not in self._extras:
+            stored = self._load_extra("pixel_hashes.npy", (len(self), 16))
+            self._extras["pixel_hashes"] = stored if stored is not None else hash_rows(self.images)
+        return self._extras["pixel_hashes"]
+
+    @property
+    def dhashes(self) -> np.ndarray | None:
+        if "dhashes" not in self._extras:
+            self._extras["dhashes"] = self._load_extra("dhash.npy", (len(self),))
+        return self._extras["dhashes"]
+
+    @property
+    def content_hash(self) -> str:
+        return self.meta.get("content_hash") or content_hash(self.pixel_hashes, self.labels, self.splits,
+                                                             self.classes)
+
+    def train_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """(pixel_sum H x W x C, square_sum C) of the train split, uint64."""
+        path = self.path / "train_sums.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as sums:
+                return sums["pixel_sum"], sums["square_sum"]
+        return sums_of_rows(self.images, self.indices(TRAIN))
 
     @property
     def health(self) -> dict[str, Any] | None:
@@ -122,6 +218,23 @@ class Pack:
         return array
 
 
+def _open_images(path: Path, meta: dict, kind: str) -> np.ndarray | StackedRows:
+    if "segments" not in meta:
+        return np.load(path / f"{kind}.npy", mmap_mode="r", allow_pickle=False)
+    segments = [np.load(path / f"{kind}.{k}.npy", mmap_mode="r", allow_pickle=False) for k in range(meta["segments"])]
+    rows = np.load(path / "rows.npy", allow_pickle=False)
+    if len(rows) and (rows[:, 0].max() >= len(segments) or
+                      any(rows[rows[:, 0] == k, 1].max(initial=-1) >= len(seg) for k, seg in enumerate(segments))):
+        raise PackError(f"{path}: rows.npy points outside its segments")
+    return StackedRows(segments, rows)
+
+
+def sums_of_rows(images, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    shape = images.shape[1:]
+    block = max(1, _CHUNK_BYTES // max(1, int(np.prod(shape))))
+    return pixel_sums((np.asarray(images[np.sort(rows)[i:i + block]]) for i in range(0, len(rows), block)), shape)
+
+
 def open_pack(path: str | os.PathLike) -> Pack:
     path = Path(path)
     meta_path = path / "meta.json"
@@ -130,7 +243,7 @@ def open_pack(path: str | os.PathLike) -> Pack:
     meta = json.loads(meta_path.read_text())
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise PackError(f"{path} is not a version {VERSION} dlstudio pack")
-    images = np.load(path / "images.npy", mmap_mode="r", allow_pickle=False)
+    images = _open_images(path, meta, "images")
     labels = np.load(path / "labels.npy", allow_pickle=False)
     splits = np.load(path / "splits.npy", allow_pickle=False)
     mean_image = np.load(path / "mean_image.npy", allow_pickle=False)
@@ -195,7 +308,8 @@ class PackWriter:
         np.save(self.tmp / _plain_name(name), np.asarray(array), allow_pickle=False)
 
     def finish(self, *, labels, splits, classes: list[str], extra: dict | None = None,
-               keep: np.ndarray | None = None, train_sums: tuple[np.ndarray, np.ndarray] | None = None) -> Pack:
+               keep: np.ndarray | None = None, train_sums: tuple[np.ndarray, np.ndarray] | None = None,
+               pixel_hashes: np.ndarray | None = None) -> Pack:
         """Complete the pack and move it into place.
 
         `keep`: the rows that stay (sorted), when `count` was a capacity. `train_sums`: the
@@ -224,6 +338,12 @@ class PackWriter:
         train = splits == TRAIN
         pixel_sum, square_sum = train_sums or file_pixel_sums(self.images_path, train)
         mean, std, mean_image = stats_from_sums(pixel_sum, square_sum, int(train.sum()))
+        np.savez(self.tmp / "train_sums.npz", pixel_sum=pixel_sum, square_sum=square_sum)
+        if pixel_hashes is None:
+            images = np.load(self.images_path, mmap_mode="r")
+            pixel_hashes = hash_rows(images)
+            del images
+        np.save(self.tmp / "pixel_hashes.npy", np.asarray(pixel_hashes, dtype=np.uint8).reshape(count, 16))
         np.save(self.tmp / "labels.npy", labels)
         np.save(self.tmp / "splits.npy", splits)
         np.save(self.tmp / "mean_image.npy", mean_image)
@@ -232,6 +352,7 @@ class PackWriter:
             "image_size": self.image_size, "channels": self.channels, "num_images": int(len(labels)),
             "thumb_size": self.thumb_size, "mean": mean, "std": std,
             "counts": {name: int((splits == code).sum()) for code, name in enumerate(SPLITS)},
+            "content_hash": content_hash(pixel_hashes, labels, splits, classes),
             **(extra or {}),
         }
         (self.tmp / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))

@@ -92,6 +92,8 @@ class PackReport:
     std: list[float] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)  # the options with image_size resolved
     seconds: float = 0.0
+    content_hash: str = ""  # see pack.content_hash
+    decoded: int = 0  # images decoded (a version decodes only the ones it adds)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,10 +102,12 @@ class PackReport:
 
 
 def build_pack(source: str | Path, out_dir: str | Path, options: PackOptions, *, limits: Limits | None = None,
-               on_progress: Callable[[float], None] | None = None, processes: int | None = None) -> PackReport:
+               on_progress: Callable[[float], None] | None = None, processes: int | None = None,
+               part: bool = False) -> PackReport:
     """Pack `source` (zip, tar, tar.gz or folder) into `out_dir`, which must not exist yet.
 
     `processes`: decode workers (None: every core, in-process for small sets; 1: in-process).
+    `part`: the images will join other images in a new version (`versions`): classes are counted there.
     Raises IngestError with one sentence for an upload that cannot become a dataset.
     """
     started = time.perf_counter()
@@ -116,7 +120,7 @@ def build_pack(source: str | Path, out_dir: str | Path, options: PackOptions, *,
     outcome: Outcome | None = None
     try:
         with open_source(source, limits=limits) as src:
-            layout = plan_layout(src.entries, options.labels, read=lambda entry: _read_one(src, entry))
+            layout = plan_layout(src.entries, options.labels, read=lambda entry: _read_one(src, entry), part=part)
             layout.warnings.extend(src.warnings)
             progress(0.02)
             splits = draw_splits(
@@ -131,7 +135,7 @@ def build_pack(source: str | Path, out_dir: str | Path, options: PackOptions, *,
                     image_size=options.image_size,
                     color=options.color, resize_mode=options.resize_mode, executor=executor,
                     workers=workers, on_fraction=lambda f: progress(0.02 + 0.88 * f))
-        report = _assemble(layout, outcome, splits, options, progress)
+        report = _assemble(layout, outcome, splits, options, progress, part=part)
     except BaseException as exc:
         if outcome is not None and outcome.writer is not None:
             outcome.writer.abort()
@@ -147,7 +151,7 @@ def build_pack(source: str | Path, out_dir: str | Path, options: PackOptions, *,
 
 
 def _assemble(layout: Layout, outcome: Outcome, item_splits: np.ndarray, options: PackOptions,
-              progress) -> PackReport:
+              progress, *, part: bool = False) -> PackReport:
     """Leaks out, checks, health report, extras, then the pack moved into place."""
     items, classes = layout.items, layout.classes
     rows = np.array(sorted(outcome.results), dtype=np.int64)  # item indices of decoded images
@@ -161,7 +165,7 @@ def _assemble(layout: Layout, outcome: Outcome, item_splits: np.ndarray, options
     keep = ~leaked
     totals = np.bincount(facts.labels[keep], minlength=len(classes))
     unread = _unread_by_class(outcome, layout)
-    for name, total in zip(classes, totals):
+    for name, total in zip(classes, [] if part else totals):
         if total < 2:
             noun = "image" if total == 1 else "images"
             raise IngestError(f"Class '{name}' has only {int(total)} usable {noun}{unread.get(name, '')}; "
@@ -188,15 +192,17 @@ def _assemble(layout: Layout, outcome: Outcome, item_splits: np.ndarray, options
     writer.save_json("names.json", [n for n, k in zip(facts.names, keep) if k])
     writer.save_array("original_sizes.npy", facts.sizes[keep])
     writer.save_json("health.json", health)
+    writer.save_array("dhash.npy", facts.dhash[keep])
+    hashes = np.frombuffer(b"".join(facts.pixels), dtype=np.uint8).reshape(-1, 16)[keep]
     pack = writer.finish(labels=facts.labels[keep], splits=splits[keep], classes=classes, keep=rows[keep],
-                         train_sums=_train_sums(outcome, plan),
+                         train_sums=_train_sums(outcome, plan), pixel_hashes=hashes,
                          extra={"options": resolved, "original_sizes": sizes,
                                 "layout": "splits" if layout.predefined else "classes"})
     counts = [{"name": name, **{s: int(((pack.labels == c) & (pack.splits == code)).sum())
                                 for code, s in enumerate(SPLITS)}} for c, name in enumerate(classes)]
-    return PackReport(pack_path=pack.path, classes=classes, counts=counts, num_images=len(pack),
+    return PackReport(pack_path=pack.path, classes=classes, counts=counts, num_images=len(pack), decoded=len(rows),
                       image_size=pack.image_size, channels=pack.channels, health=health, original_sizes=sizes,
-                      mean=pack.mean, std=pack.std, options=resolved)
+                      mean=pack.mean, std=pack.std, options=resolved, content_hash=pack.content_hash)
 
 
 def _read_one(src, entry) -> bytes:
