@@ -123,13 +123,15 @@ def test_viewers_cannot_make_versions_and_outsiders_do_not_see_the_dataset(world
     assert Dataset.objects.count() == 1
 
 
-def test_the_parent_cannot_be_deleted_while_a_version_is_made_from_it_and_can_after(world, api_as, thousand):
+def test_the_parent_cannot_be_deleted_while_a_version_is_made_from_it_and_can_after(
+        world, api_as, thousand, django_capture_on_commit_callbacks):
     client = api_as(world.owner)
     response = new_version(client, thousand, exclude=[3])
     refused = client.delete(f"/api/datasets/{thousand.pk}")
     assert refused.status_code == 400 and "new version is being made" in refused.json()["error"]
     version = ingested(response)
-    assert client.delete(f"/api/datasets/{thousand.pk}").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"/api/datasets/{thousand.pk}").status_code == 204
     # The version's pixels outlive the parent's pack (hard links).
     assert not storage.absolute(thousand.pack_path).exists()
     pack = open_pack(storage.absolute(version.pack_path))
