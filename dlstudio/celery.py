@@ -49,6 +49,7 @@ def configure(app: Celery, redis_url: str) -> None:
             "datasets.ingest": {"queue": "ingest"},
             "runs.train": {"queue": "train"},
             "experiments.lr_range_test": {"queue": "train"},  # a few hundred steps of training, on a GPU
+            "runs.evaluate": {"queue": "train"},  # a pass of the model over a version's held-out split
         },
         worker_send_task_events=False,
         worker_hijack_root_logger=False,

@@ -96,7 +96,7 @@ class DatasetImagesApi(ListAPIView):
     def get_queryset(self):
         self.dataset = dataset_for(self.request.user, self.kwargs["dataset_id"])
         self.classes = [c["name"] for c in class_counts(self.dataset)]
-        query = GalleryQuerySerializer(data=self.request.query_params, classes=self.classes)
+        query = GalleryQuerySerializer(data=self.request.query_params, context={"classes": self.classes})
         query.is_valid(raise_exception=True)
         chosen = query.validated_data
         label = self.classes.index(chosen["class"]) if "class" in chosen else None

@@ -2,6 +2,15 @@ from django import forms
 
 from workers.engine import COLORS, RESIZE_MODES
 
+from .selectors import ISSUES
+
+LABEL_CHOICES = [
+    ("auto", "detect from the archive"),
+    ("folders", "class folders: cat/001.jpg"),
+    ("filename", "file names: cat.0.jpg, dog.12.jpg"),
+    ("csv", "labels.csv: filename,label (or one-hot columns)"),
+]
+
 HELP = {
     "archive": "A zip, tar or tar.gz with one folder per class (cat/001.jpg), or train/, val/ and test/ "
                "folders each holding class folders to keep your own split.",
@@ -13,6 +22,8 @@ HELP = {
     "resize_mode": "squash stretches to a square; crop keeps the centre; fill pads with black.",
     "color": "auto picks grayscale when every image is grayscale, else RGB.",
     "seed": "Makes the random split repeatable.",
+    "labels": "Where each image's class comes from. Detect picks labels.csv when the archive has one, else class "
+              "folders, else the file names' leading letters (Kaggle's Dogs vs Cats: train/cat.0.jpg).",
 }
 
 
@@ -28,9 +39,21 @@ class DatasetUploadForm(forms.Form):
                                     help_text=HELP["resize_mode"])
     color = forms.ChoiceField(choices=[(c, c) for c in COLORS], initial="auto", help_text=HELP["color"])
     seed = forms.IntegerField(initial=0, min_value=0, help_text=HELP["seed"])
+    # Not required: a client that sends none gets the contract's default, class folders.
+    labels = forms.ChoiceField(choices=LABEL_CHOICES, initial="auto", required=False, help_text=HELP["labels"])
+
+
+class DatasetVersionForm(forms.Form):
+    """A new version from the dataset page: an archive to add, and the gallery's exclude and relabel (JSON)."""
+
+    archive = forms.FileField(required=False, help_text="Images to add, in any layout an upload takes.")
+    labels = forms.ChoiceField(choices=LABEL_CHOICES, initial="auto", required=False, help_text=HELP["labels"])
+    exclude = forms.JSONField(required=False, widget=forms.HiddenInput)
+    relabel = forms.JSONField(required=False, widget=forms.HiddenInput)
 
 
 class GalleryFilterForm(forms.Form):
     label = forms.IntegerField(required=False, min_value=0)
     split = forms.IntegerField(required=False, min_value=0, max_value=2)
+    issue = forms.ChoiceField(choices=[("", "any")] + [(i, i.replace("_", "-")) for i in ISSUES], required=False)
     page = forms.IntegerField(required=False, min_value=1)

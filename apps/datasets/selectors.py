@@ -87,3 +87,26 @@ def versions_of(dataset: Dataset) -> QuerySet[Dataset]:
     """Every version of the dataset's family, newest first (read through the same team scoping)."""
     family = dataset.family_id
     return Dataset.objects.filter(Q(pk=family) | Q(root_id=family), team=dataset.team).order_by("-version")
+
+
+FINDINGS_SHOWN = 24  # groups or pairs per finding on the health page; the gallery's issue filter shows all
+
+
+def health_findings(dataset: Dataset) -> dict:
+    """The health report's findings with the pack index of each image it names (None for a file that is
+    not in the pack), so the page can show them as thumbnails."""
+    health = dataset.health or {}
+    groups = health.get("duplicate_groups", [])[:FINDINGS_SHOWN]
+    leaks = health.get("leaked", [])[:FINDINGS_SHOWN]
+    pairs = health.get("near_duplicate_pairs", [])[:FINDINGS_SHOWN]
+    names = {image["name"] for group in groups for image in group.get("images", [])}
+    names |= {leak["train_name"] for leak in leaks} | {p["name"] for p in pairs} | {p["train_name"] for p in pairs}
+    index = dict(dataset.images.filter(name__in=names).values_list("name", "index"))
+    return {
+        "duplicates": [{**group, "images": [{**image, "index": index.get(image["name"])}
+                                            for image in group.get("images", [])]} for group in groups],
+        "leaks": [{**leak, "train_index": index.get(leak["train_name"])} for leak in leaks],
+        "near": [{**pair, "index": index.get(pair["name"]), "train_index": index.get(pair["train_name"])}
+                 for pair in pairs],
+        "label_problems": health.get("label_problems", []),
+    }

@@ -91,9 +91,14 @@ class VersionCreatedSerializer(serializers.Serializer):
 class GalleryQuerySerializer(serializers.Serializer):
     """The filters of `GET /api/datasets/<id>/images`."""
 
-    def __init__(self, *args, classes: list[str] = (), **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["class"] = serializers.ChoiceField(choices=list(classes), required=False)
+        self.fields["class"] = serializers.CharField(required=False, help_text="A class name of the dataset.")
+
+    def validate_class(self, value):
+        if value not in self.context.get("classes", ()):
+            raise serializers.ValidationError(f"The dataset has no class {value[:60]!r}.")
+        return value
 
     split = serializers.ChoiceField(choices=["train", "val", "test"], required=False)
     issue = serializers.ChoiceField(choices=ISSUES, required=False)

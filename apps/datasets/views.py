@@ -10,10 +10,12 @@ from apps.runs import selectors as runs
 from apps.teams.permissions import can_edit, require_editor
 
 from . import charts, sample, services
-from .forms import DatasetUploadForm, GalleryFilterForm
+from .forms import DatasetUploadForm, DatasetVersionForm, GalleryFilterForm
 from .images import mean_image_uint8, png_response
 from .models import Image
-from .selectors import class_counts, dataset_for, datasets_for, gallery_images, pack_of
+from .selectors import (
+    class_counts, dataset_for, datasets_for, gallery_images, health_findings, pack_of, versions_of,
+)
 from .serializers import DatasetOptionsSerializer
 
 GALLERY_PAGE = 48
@@ -22,9 +24,13 @@ GALLERY_PAGE = 48
 @login_required
 @require_safe
 def dataset_list(request):
-    datasets = datasets_for(request.user).filter(team=request.team)
+    datasets = datasets_for(request.user).filter(team=request.team).prefetch_related("classes")
+    families: dict[int, list] = {}
+    for dataset in datasets:  # newest first, so each family is placed by its newest version
+        families.setdefault(dataset.family_id, []).append(dataset)
     return render(request, "datasets/list.html", {
         "datasets": datasets,
+        "families": [sorted(versions, key=lambda d: -d.version) for versions in families.values()],
         "can_edit": can_edit(request.user, request.team),
     })
 
@@ -37,6 +43,8 @@ def dataset_upload(request):
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
         archive, name = values.pop("archive"), values.pop("name")
+        if not values.get("labels"):
+            values.pop("labels", None)
         options = DatasetOptionsSerializer(data=values)
         if options.is_valid():
             try:
@@ -65,13 +73,15 @@ def dataset_sample(request):
 @require_safe
 def dataset_detail(request, dataset_id):
     dataset = dataset_for(request.user, dataset_id)
-    context = {"dataset": dataset, "can_edit": can_edit(request.user, dataset.team)}
+    context = {"dataset": dataset, "can_edit": can_edit(request.user, dataset.team),
+               "versions": versions_of(dataset)}
     if dataset.is_ready:
         counts = class_counts(dataset)
         sizes = [(s["width"], s["height"], s["count"]) for s in dataset.original_sizes.get("sizes", [])]
         filters = GalleryFilterForm(request.GET)
         chosen = filters.cleaned_data if filters.is_valid() else {}
-        page = Paginator(gallery_images(dataset, label=chosen.get("label"), split=chosen.get("split")),
+        page = Paginator(gallery_images(dataset, label=chosen.get("label"), split=chosen.get("split"),
+                                        issue=chosen.get("issue") or None),
                          GALLERY_PAGE).get_page(chosen.get("page") or 1)
         context.update({
             "classes": counts,
@@ -82,8 +92,35 @@ def dataset_detail(request, dataset_id):
             "chosen": chosen,
             "splits": Image.Split.choices,
             "in_use": runs.dataset_in_use(dataset),
+            "findings": health_findings(dataset),
+            "issues": GalleryFilterForm.base_fields["issue"].choices[1:],
+            "version_form": DatasetVersionForm(),
         })
     return render(request, "datasets/detail.html", context)
+
+
+@login_required
+@require_POST
+def dataset_version_new(request, dataset_id):
+    """A new version from the page: the dataset's gallery (or a run's misclassified images) sends the
+    images to exclude and relabel, the form below it an archive to add."""
+    dataset = dataset_for(request.user, dataset_id)
+    require_editor(request.user, dataset.team)
+    form = DatasetVersionForm(request.POST, request.FILES)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        messages.error(request, f"{field}: {errors[0]}")
+        return redirect("dataset_detail", dataset_id=dataset.pk)
+    values = form.cleaned_data
+    try:
+        version = services.dataset_version_create(parent=dataset, user=request.user, upload=values.get("archive"),
+                                                  exclude=values.get("exclude"), relabel=values.get("relabel"),
+                                                  labels=values.get("labels") or "folders")
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("dataset_detail", dataset_id=dataset.pk)
+    messages.success(request, f"Making version {version.version} of {dataset.name}; it is ready in a moment.")
+    return redirect("dataset_detail", dataset_id=version.pk)
 
 
 @login_required

@@ -9,6 +9,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.datasets.selectors import dataset_for
 from apps.experiments.selectors import experiment_for
 from apps.teams.permissions import require_editor
 from dlstudio.openapi import errors
@@ -18,8 +19,8 @@ from . import charts, services
 from .models import Run
 from .selectors import RUN_ORDERINGS, diagnosis_of, evaluation_of, metrics_of, run_columns_for, run_for, runs_filtered
 from .serializers import (
-    EvaluationSerializer, MetricsPollSerializer, RunAnnotateSerializer, RunDetailSerializer, RunStartSerializer,
-    RunSummarySerializer, run_detail,
+    EvaluationSerializer, MetricsPollSerializer, RunAnnotateSerializer, RunDetailSerializer, RunEvaluateSerializer,
+    RunStartSerializer, RunSummarySerializer, VersionEvaluationSerializer, run_detail,
 )
 
 # What a live page's poll answers with (RunMetricsApi), read without the rest of the run.
@@ -109,6 +110,21 @@ class RunEvaluationApi(APIView):
         if evaluation is None:
             raise NotFound("This run has no evaluation yet; it is made when training ends.")
         return Response(EvaluationSerializer(evaluation).data)
+
+
+class RunEvaluateApi(APIView):
+    @extend_schema(summary="Score the run's best weights on another version of its dataset",
+                   request=RunEvaluateSerializer, responses={202: VersionEvaluationSerializer, **errors(
+                       400, 403, 404, _400="The run has not succeeded, or the version's classes differ (named).",
+                       _404="No such run, or no such dataset, in your teams.")})
+    def post(self, request, run_id):
+        run = run_for(request.user, run_id)
+        require_editor(request.user, run.team)
+        data = RunEvaluateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = dataset_for(request.user, data.validated_data["dataset"])
+        evaluation = services.run_evaluate_on(run=run, dataset=dataset)
+        return Response(VersionEvaluationSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
 
 
 class RunCancelApi(APIView):

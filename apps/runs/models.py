@@ -142,3 +142,35 @@ class Evaluation(models.Model):
 
     class Meta:
         db_table = "experiments_evaluation"
+
+
+class VersionEvaluation(models.Model):
+    """A run's best weights scored on another version of its dataset (same classes), on demand: does the
+    model hold up on the relabelled, cleaned or grown data? Queued and claimed like an LR range test."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evaluations")
+    dataset = models.ForeignKey("datasets.Dataset", null=True, on_delete=models.SET_NULL, related_name="+")
+    # Which data it was scored on, kept when the dataset row is deleted.
+    dataset_hash = models.CharField(max_length=64, blank=True)
+    dataset_version = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    split = models.CharField(max_length=5, blank=True)
+    accuracy = models.FloatField(null=True, blank=True)
+    classes = models.JSONField(default=list)
+    confusion = models.JSONField(default=list)
+    per_class = models.JSONField(default=list)
+    misclassified = models.JSONField(default=list)
+    top_k_accuracy = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "-created"]
+        constraints = [models.UniqueConstraint(fields=["run", "dataset"], name="one_evaluation_per_version")]

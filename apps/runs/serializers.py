@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from workers.engine import METRIC_KEYS
 
-from .models import EpochMetric, Evaluation, Run
+from .models import EpochMetric, Evaluation, Run, VersionEvaluation
 from .selectors import diagnosis_of, metrics_of
 
 RUN_SUMMARY_FIELDS = ["id", "experiment", "dataset", "arch", "status", "attempt", "epoch", "epochs", "progress",
@@ -37,15 +37,31 @@ class RunSummarySerializer(serializers.ModelSerializer):
         fields = RUN_SUMMARY_FIELDS
 
 
+class VersionEvaluationSerializer(serializers.ModelSerializer):
+    """The run's best weights scored on another version of its dataset (`POST /api/runs/<id>/evaluate`)."""
+
+    class Meta:
+        model = VersionEvaluation
+        fields = ["id", "dataset", "dataset_version", "dataset_hash", "status", "error", *Evaluation.REPORT,
+                  "created", "finished_at"]
+
+
+class RunEvaluateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(help_text="A ready version of the run's dataset (or any dataset of the team) "
+                                                 "with the same classes.")
+
+
 class RunDetailSerializer(RunSummarySerializer):
     """One run: its summary, what its curves say, and what it was trained with. The context's `metrics`:
     its rows when the caller has already read them (the run page)."""
 
     diagnosis = serializers.SerializerMethodField()
+    evaluations = VersionEvaluationSerializer(many=True, read_only=True,
+                                              help_text="Its best weights scored on other dataset versions.")
 
     class Meta(RunSummarySerializer.Meta):
         fields = RUN_SUMMARY_FIELDS + ["diagnosis", "config", "notes", "traceback", "torch_version", "code_version",
-                                       "cancel_requested"]
+                                       "cancel_requested", "evaluations"]
 
     @extend_schema_field(DiagnosisSerializer)
     def get_diagnosis(self, run) -> dict:

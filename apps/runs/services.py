@@ -15,11 +15,15 @@ from apps.experiments.services import config_validate
 from dlstudio import jobs, storage
 from workers import broker
 
-from .models import Run
+from .models import Run, VersionEvaluation
 from .selectors import starting_run
 
 MAX_TAGS = 20
 TRAIN_TASK = "runs.train"
+EVALUATE_TASK = "runs.evaluate"
+# An evaluation has no heartbeat (seconds to minutes): one not finished this long after it was queued (its
+# worker was killed, or it waited behind long runs) may be asked for again.
+EVALUATION_GIVE_UP_AFTER = timezone.timedelta(hours=1)
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +213,35 @@ def _idle(folder, seconds: float, now: float) -> bool:
         return all(now - path.stat().st_mtime > seconds for path in [folder, *folder.rglob("*")])
     except FileNotFoundError:  # changing right now
         return False
+
+
+@transaction.atomic
+def run_evaluate_on(*, run: Run, dataset) -> VersionEvaluation:
+    """Queue the run's best weights to be scored on `dataset` (a ready dataset of the run's team with the
+    same classes); asking again for the same version scores it again. ValidationError says why not."""
+    if run.status != Run.Status.SUCCEEDED or not run.best_checkpoint:
+        raise ValidationError("Only a run that succeeded has best weights to evaluate; wait for it to finish.",
+                              code="run")
+    if dataset.team_id != run.team_id or not dataset.is_ready:
+        raise ValidationError("Pick a ready dataset of the run's team.", code="dataset")
+    trained_on = list(run.evaluation.classes) if hasattr(run, "evaluation") else []
+    offered = list(dataset.classes.values_list("name", flat=True))
+    missing, extra = [c for c in trained_on if c not in offered], [c for c in offered if c not in trained_on]
+    if missing or extra or not trained_on:
+        parts = ([f"lacks {', '.join(repr(c) for c in missing)}"] if missing else []) + \
+                ([f"adds {', '.join(repr(c) for c in extra)}"] if extra else [])
+        raise ValidationError(f"The run knows other classes than dataset {dataset.name} v{dataset.version}: it "
+                              f"{' and '.join(parts) or 'has no evaluation to compare with'}; evaluate on a version "
+                              "with the same classes.", code="dataset")
+    now = timezone.now()
+    existing = VersionEvaluation.objects.select_for_update().filter(run=run, dataset=dataset).first()
+    active = (VersionEvaluation.Status.QUEUED, VersionEvaluation.Status.RUNNING)
+    if existing and existing.status in active and existing.created > now - EVALUATION_GIVE_UP_AFTER:
+        raise ValidationError("This run is already being evaluated on that version; wait for it to finish.",
+                              code="dataset")
+    if existing:
+        existing.delete()
+    evaluation = VersionEvaluation.objects.create(run=run, dataset=dataset, dataset_hash=dataset.content_hash,
+                                                  dataset_version=dataset.version)
+    broker.send_on_commit(EVALUATE_TASK, evaluation.pk)
+    return evaluation

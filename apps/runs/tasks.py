@@ -13,6 +13,13 @@ def train(self, run_id: int) -> str:
     return run_train(run_id=run_id, worker=self.request.hostname)
 
 
+@shared_task(bind=True, name="runs.evaluate")
+def evaluate(self, evaluation_id: int) -> str:
+    from .evaluating import version_evaluation_run  # noqa: PLC0415 (PyTorch only where it trains)
+
+    return version_evaluation_run(evaluation_id=evaluation_id, worker=self.request.hostname)
+
+
 @shared_task(name="runs.reap")
 def reap() -> dict:
     """The reaper's share for runs (celery beat): runs whose worker went silent go back to the queue,

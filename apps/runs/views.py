@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from apps.datasets.selectors import datasets_for
+from apps.datasets.selectors import dataset_for, datasets_for, versions_of
 from apps.experiments.selectors import experiment_for, experiments_for
 from apps.teams.permissions import can_edit, require_editor
 
@@ -59,9 +59,30 @@ def run_page(request, run_id):
         "evaluation": evaluation, "figures": figures,
         "live_traces": charts.LIVE_TRACES, "last_epoch": metrics[-1]["epoch"] if metrics else 0,
         "can_edit": can_edit(request.user, run.team),
+        "can_fix_labels": bool(run.dataset and run.dataset.is_ready and can_edit(request.user, run.team)),
+        "version_evaluations": run.evaluations.select_related("dataset"),
+        "other_versions": ([v for v in versions_of(run.dataset) if v.pk != run.dataset_id and v.is_ready]
+                           if run.dataset and evaluation else []),
         "misclassified": (evaluation.misclassified[:60] if evaluation else []),
     })
 
+
+
+@login_required
+@require_POST
+def run_evaluate(request, run_id):
+    run = run_for(request.user, run_id)
+    require_editor(request.user, run.team)
+    try:
+        dataset = dataset_for(request.user, int(request.POST.get("dataset", "")))
+        services.run_evaluate_on(run=run, dataset=dataset)
+    except ValueError:
+        messages.error(request, "Pick a version to evaluate on.")
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.info(request, f"Evaluating on {dataset.name} v{dataset.version}; the result appears here in a moment.")
+    return redirect("run_detail", run_id=run.pk)
 
 
 @login_required

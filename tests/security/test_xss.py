@@ -73,9 +73,11 @@ def shown(o) -> dict:
 
 
 def figures_of(html: str) -> list:
-    """The contents of every json_script block of a page, parsed."""
-    return [json.loads(body) for body in re.findall(r'<script id="[^"]+" type="application/json">(.*?)</script>',
-                                                    html, re.S)]
+    """The Plotly figures of a page: its json_script blocks that hold {"data": ...} (other blocks, such as the
+    class names a version's preview reads, are plain data for scripts, never parsed by Plotly)."""
+    blocks = [json.loads(body) for body in re.findall(r'<script id="[^"]+" type="application/json">(.*?)</script>',
+                                                      html, re.S)]
+    return [block for block in blocks if isinstance(block, dict) and "data" in block]
 
 
 def strings_in(value):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.datasets import sample
 from apps.datasets.models import Dataset
-from apps.datasets.serializers import DatasetOptionsSerializer
+from apps.datasets.serializers import LABEL_CHOICES, DatasetOptionsSerializer
 from apps.datasets.services import dataset_create
 from apps.teams.selectors import team_with_slug
 from workers.engine import COLORS, RESIZE_MODES
@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = "Create a dataset from an archive on this machine (or --sample digits), like an upload."
 
     def add_arguments(self, parser):
-        parser.add_argument("path", nargs="?", help="A zip, tar or tar.gz laid out <class>/<image>.")
+        parser.add_argument("path", nargs="?", help="A zip, tar or tar.gz: <class>/<image>, or see --labels.")
         parser.add_argument("--team", required=True, help="The team's slug.")
         parser.add_argument("--name", help="The dataset's name (default: the file's name).")
         parser.add_argument("--sample", choices=sorted(sample.SAMPLES), help="Build a bundled sample instead.")
@@ -26,6 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--resize-mode", choices=RESIZE_MODES, default="squash")
         parser.add_argument("--color", choices=COLORS, default="auto")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--labels", choices=LABEL_CHOICES, default="folders",
+                            help="Where each image's class comes from: class folders (default), the file name "
+                                 "(cat.0.jpg), labels.csv, or auto.")
         parser.add_argument("--no-wait", action="store_true", help="Return once queued, without waiting.")
 
     def handle(self, *args, path, team, name, sample: str | None, no_wait, **options):
@@ -38,7 +41,7 @@ class Command(BaseCommand):
             if not path or not Path(path).is_file():
                 raise CommandError(f"{path!r} is not a file; give the path of a zip or tar archive.")
             values = {k: options[k] for k in ("val_fraction", "test_fraction", "image_size", "resize_mode",
-                                              "color", "seed")}
+                                              "color", "seed", "labels")}
             parsed = DatasetOptionsSerializer(data=values)
             if not parsed.is_valid():
                 field, errors = next(iter(parsed.errors.items()))
