@@ -2,11 +2,18 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def forget_the_content_type(apps, schema_editor):
+    """Going back, the model's content type (and its permissions) go with it, as if it never was."""
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    ContentType.objects.filter(app_label="runs", model="versionevaluation").delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
         ('datasets', '0003_versions'),
         ('runs', '0004_the_data_a_run_trained_on'),
+        ('contenttypes', '0002_remove_content_type_name'),
     ]
 
     operations = [
@@ -35,4 +42,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('run', 'dataset'), name='one_evaluation_per_version')],
             },
         ),
+        migrations.RunPython(migrations.RunPython.noop, forget_the_content_type),
     ]
