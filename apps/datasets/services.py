@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.runs import selectors as runs
 from dlstudio import storage
 from workers import broker
-from workers.engine import IngestError, sniff_archive
+from workers.engine import IngestError, check_changes, sniff_archive
 
 from .models import Dataset
 
@@ -70,33 +70,14 @@ def dataset_create(*, team, user, name: str, upload=None, source_path: Path | No
     return dataset
 
 
-MAX_CLASS_NAME = 255
-
-
 def _parsed_changes(parent: Dataset, exclude, relabel) -> dict:
-    """The change as stored ({"exclude": sorted indices, "relabel": {"index": class}}), checked against the
-    parent's images; ValidationError (code "exclude" or "relabel") names what is wrong."""
-    exclude, relabel = exclude or [], relabel or {}
-    if not isinstance(exclude, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in exclude):
-        raise ValidationError("exclude must be a list of image indices.", code="exclude")
-    if not isinstance(relabel, dict):
-        raise ValidationError("relabel must map image indices to class names.", code="relabel")
-    count = parent.num_images
-    outside = [i for i in exclude if not 0 <= i < count]
-    if outside:
-        raise ValidationError(f"exclude names image {outside[0]}, but this version has images 0 to {count - 1}.",
-                              code="exclude")
-    cleaned = {}
-    for key, name in relabel.items():
-        index = int(key) if str(key).isdigit() else -1
-        if not 0 <= index < count:
-            raise ValidationError(f"relabel names image {str(key)[:20]!r}, but this version has images 0 to "
-                                  f"{count - 1}.", code="relabel")
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_CLASS_NAME or "/" in name:
-            raise ValidationError(f"relabel gives image {index} {str(name)[:40]!r}, which is not a class name "
-                                  f"(1 to {MAX_CLASS_NAME} characters, no '/').", code="relabel")
-        cleaned[str(index)] = name.strip()
-    return {"exclude": sorted(set(exclude)), "relabel": cleaned}
+    """The change as stored ({"exclude": [index], "relabel": {"index": class}}), checked against the parent's
+    images by the engine's own rules; ValidationError (code "exclude" or "relabel") names what is wrong."""
+    try:
+        rows, names = check_changes(parent.num_images, exclude, relabel)
+    except IngestError as exc:
+        raise ValidationError(str(exc), code=exc.field) from None
+    return {"exclude": rows.tolist(), "relabel": {str(row): name for row, name in names.items()}}
 
 
 def dataset_version_create(*, parent: Dataset, user, upload=None, exclude=None, relabel=None,

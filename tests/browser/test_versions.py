@@ -57,6 +57,11 @@ def test_relabel_a_misclassified_image_into_a_new_version(page, live_server, sig
     expect(page.locator("#dataset-version")).to_have_text("v2")
     expect(page.locator("#dataset-status")).to_have_text("ready", timeout=120_000)
     expect(page.locator("#versions")).to_contain_text("relabelled 1")
+    page.locator(".pick-box").first.check()
+    page.fill("#relabel-to", "grey")
+    page.click("[data-pick-action=relabel]")
+    expect(page.locator("#version-preview")).to_contain_text("'grey' is a new class")
+    page.screenshot(path=str(tmp_path / "version.png"), full_page=True)
     version = Dataset.objects.get(parent=dataset)
     assert version.content_hash and version.content_hash != dataset.content_hash
     assert version.health["decoded"] == 0 and version.num_images == dataset.num_images

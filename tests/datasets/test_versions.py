@@ -102,7 +102,7 @@ def test_a_run_records_the_hash_of_the_version_it_trained_on(world, api_as, thou
     ({"exclude": [1000]}, "exclude", "images 0 to 999"),
     ({"exclude": "3"}, "exclude", "list of image indices"),
     ({"relabel": {"5": ""}}, "relabel", "not a class name"),
-    ({"relabel": {"x": "cat"}}, "relabel", "names image 'x'"),
+    ({"relabel": {"x": "cat"}}, "relabel", "'x' is not"),
 ])
 def test_a_change_no_version_can_be_made_of_is_a_400_naming_its_field(world, api_as, thousand, change, field, words):
     response = new_version(api_as(world.editor), thousand, **change)

@@ -22,7 +22,7 @@ _EXPORTS = {
     **dict.fromkeys(("build_pack", "PackOptions", "PackReport", "Limits", "sniff_archive", "COLORS",
                      "DISK_FULL_SENTENCE"), "ingest.pipeline"),
     "Pack": "ingest.pack", "open_pack": "ingest.pack",
-    "derive_pack": "ingest.versions", "LABEL_SOURCES": "ingest.layout",
+    "derive_pack": "ingest.versions", "check_changes": "ingest.versions", "LABEL_SOURCES": "ingest.layout",
     "RESIZE_MODES": "ingest.imaging",
     # train
     **dict.fromkeys(("ARCHITECTURES", "ARCHS", "IMAGENET_ARCHS"), "train.archs"),
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .ingest.pipeline import (
         COLORS, DISK_FULL_SENTENCE, Limits, PackOptions, PackReport, build_pack, sniff_archive,
     )
-    from .ingest.versions import derive_pack
+    from .ingest.versions import check_changes, derive_pack
     from .serve.export import export_onnx
     from .serve.predictor import Predictor, set_threads
     from .train.archs import ARCHITECTURES, ARCHS, IMAGENET_ARCHS

@@ -94,9 +94,27 @@ def test_an_added_copy_of_a_train_image_in_a_held_out_split_is_left_out(parent, 
     ({"exclude": [1000]}, "names image 1000"),
     ({"relabel": {3: ""}}, "not a class name"),
     ({"relabel": {"x": "ant"}}, "must be image indices"),
+    ({"exclude": [1.5]}, "whole numbers"),
     ({"exclude": list(range(499))}, "Class 'ant' would have only 1 image"),
 ])
 def test_a_change_no_version_can_be_made_of_is_one_sentence_and_leaves_nothing(parent, tmp_path, changes, words):
     with pytest.raises(IngestError, match=words):
         derive_pack(parent.path, tmp_path / "v", **changes)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_row_both_excluded_and_relabelled_is_excluded_and_no_other_row_changes(parent, tmp_path):
+    version = open_pack(derive_pack(parent.path, tmp_path / "v", exclude=[7], relabel={7: "wasp"}).pack_path)
+    assert len(version) == 999 and version.classes == ["ant", "bee"]
+    assert np.array_equal(version.labels, np.delete(parent.labels, 7))
+
+
+def test_the_content_hash_ignores_row_and_class_order_but_not_a_label():
+    from workers.engine.ingest.pack import content_hash
+
+    hashes = np.arange(48, dtype=np.uint8).reshape(3, 16)
+    base = content_hash(hashes, np.array([0, 1, 1]), np.array([0, 0, 1]), ["a", "b"])
+    assert content_hash(hashes[::-1], np.array([1, 1, 0]), np.array([1, 0, 0]), ["a", "b"]) == base
+    assert content_hash(hashes, np.array([1, 0, 0]), np.array([0, 0, 1]), ["b", "a"]) == base
+    assert content_hash(hashes, np.array([0, 1, 0]), np.array([0, 0, 1]), ["a", "b"]) != base
+    assert content_hash(hashes, np.array([0, 1, 1]), np.array([0, 0, 1]), ["a", "c"]) != base

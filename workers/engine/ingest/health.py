@@ -37,8 +37,21 @@ class Facts:
 
 def group_ids(keys: list[bytes]) -> np.ndarray:
     """Equal keys get equal ids (numbered in order of first appearance)."""
+    if keys and len({len(k) for k in keys[:1000]}) == 1 and all(len(k) == len(keys[0]) for k in keys):
+        return group_ids_of(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1))
     seen: dict[bytes, int] = {}
     return np.fromiter((seen.setdefault(k, len(seen)) for k in keys), dtype=np.int64, count=len(keys))
+
+
+def group_ids_of(rows: np.ndarray) -> np.ndarray:
+    """`group_ids` of the rows of an N x K uint8 array, without a Python loop."""
+    if not len(rows) or rows.shape[1] == 0:
+        return np.zeros(len(rows), dtype=np.int64)
+    keys = np.ascontiguousarray(rows).view(f"V{rows.shape[1]}")[:, 0]
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.empty(len(first), dtype=np.int64)
+    order[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return order[inverse.reshape(-1)]
 
 
 def duplicate_groups(ids: np.ndarray) -> list[np.ndarray]:
@@ -69,7 +82,9 @@ def size_summary(sizes: np.ndarray) -> dict:
     """Original sizes for a chart: how many images of each (width, height), most common first."""
     if not len(sizes):
         return {"count": 0, "distinct": 0, "sizes": []}
-    uniq, counts = np.unique(sizes, axis=0, return_counts=True)
+    # One int64 per (width, height): a 1-D unique is an order of magnitude faster than one over rows.
+    codes, counts = np.unique(sizes[:, 0].astype(np.int64) << 32 | sizes[:, 1].astype(np.int64), return_counts=True)
+    uniq = np.stack([codes >> 32, codes & 0xFFFFFFFF], axis=1)
     order = np.argsort(-counts, kind="stable")[:200]
     stats = {axis: {"min": int(sizes[:, i].min()), "median": int(np.median(sizes[:, i])),
                     "max": int(sizes[:, i].max())} for i, axis in enumerate(("width", "height"))}

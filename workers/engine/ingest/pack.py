@@ -91,12 +91,18 @@ class StackedRows:
 
 
 def content_hash(pixel_hashes: np.ndarray, labels: np.ndarray, splits: np.ndarray, classes: list[str]) -> str:
-    """SHA-256 over the sorted (image hash, class name, split) rows: equal data, equal hash, whatever
-    the order of the rows or of the classes."""
-    names = [json.dumps(c, ensure_ascii=False) for c in classes]
-    rows = sorted(f"{bytes(h).hex()}\t{names[int(c)]}\t{SPLITS[int(s)]}"
-                  for h, c, s in zip(pixel_hashes, labels, splits))
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    """SHA-256 over the sorted (image hash, class, split) rows: equal data, equal hash, whatever the order
+    of the rows or of the classes. A row's class is its rank among the sorted class names, which the
+    digest begins with, so the hash names the classes while the rows sort as fixed-size bytes."""
+    names = sorted(classes)
+    rank = np.array([names.index(c) for c in classes], dtype=">u4")
+    rows = np.zeros(len(labels), dtype=[("hash", "V16"), ("class", ">u4"), ("split", "u1")])
+    rows["hash"] = np.ascontiguousarray(np.asarray(pixel_hashes, dtype=np.uint8).reshape(-1, 16)).view("V16")[:, 0]
+    rows["class"] = rank[np.asarray(labels, dtype=np.int64)] if len(labels) else 0
+    rows["split"] = np.asarray(splits, dtype=np.uint8)
+    digest = hashlib.sha256(json.dumps(names, ensure_ascii=False).encode() + b"\n")
+    digest.update(np.sort(rows.view(f"V{rows.dtype.itemsize}")).tobytes())
+    return digest.hexdigest()
 
 
 def hash_rows(images) -> np.ndarray:

@@ -55,8 +55,7 @@ def derive_pack(parent_path: str | Path, out_dir: str | Path, *, exclude: Iterab
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise PackError(f"{out_dir} already exists; a pack never changes once written")
-    excluded = _rows(exclude, len(parent), "exclude")
-    relabel = _relabels(relabel or {}, len(parent))
+    excluded, relabel = check_changes(len(parent), exclude, relabel)
     if not len(excluded) and not relabel and addition is None:
         raise IngestError("A new version needs a change: images to add, to exclude or to relabel.")
     progress = on_progress or (lambda fraction: None)
@@ -83,28 +82,30 @@ def derive_pack(parent_path: str | Path, out_dir: str | Path, *, exclude: Iterab
     return result
 
 
-def _rows(values: Iterable[int], count: int, field: str) -> np.ndarray:
-    try:
-        rows = np.unique(np.asarray(list(values), dtype=np.int64))
-    except (TypeError, ValueError, OverflowError):
-        raise IngestError(f"{field} must list image indices (whole numbers).", field=field) from None
+def check_changes(count: int, exclude, relabel) -> tuple[np.ndarray, dict[int, str]]:
+    """(sorted unique rows to exclude, {row: class name}) of a version of `count` images; IngestError
+    naming the field (`exclude` or `relabel`) for indices that are not whole numbers in range, or a
+    class name that is not one (empty, over MAX_CLASS_NAME characters, or with a '/')."""
+    exclude, relabel = list(exclude or []), relabel or {}
+    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in exclude):
+        raise IngestError("exclude must be a list of image indices (whole numbers).", field="exclude")
+    if not isinstance(relabel, dict):
+        raise IngestError("relabel must map image indices to class names.", field="relabel")
+    rows = np.unique(np.asarray(exclude, dtype=np.int64))
     if len(rows) and (rows[0] < 0 or rows[-1] >= count):
-        raise IngestError(f"{field} names image {int(rows[-1] if rows[-1] >= count else rows[0])}, but the "
-                          f"version has images 0 to {count - 1}.", field=field)
-    return rows
-
-
-def _relabels(relabel: dict, count: int) -> dict[int, str]:
-    out = {}
+        raise IngestError(f"exclude names image {int(rows[-1] if rows[-1] >= count else rows[0])}, but the version "
+                          f"has images 0 to {count - 1}.", field="exclude")
+    names = {}
     for key, name in relabel.items():
-        row = _rows([key], count, "relabel")[0] if str(key).lstrip("-").isdigit() else None
-        if row is None:
-            raise IngestError(f"relabel keys must be image indices; '{str(key)[:40]}' is not.", field="relabel")
+        row = int(key) if isinstance(key, (int, np.integer)) or str(key).isdigit() else -1
+        if not 0 <= row < count:
+            raise IngestError(f"relabel keys must be image indices from 0 to {count - 1}; {str(key)[:20]!r} is not.",
+                              field="relabel")
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_CLASS_NAME or "/" in name:
-            raise IngestError(f"relabel gives image {row} the class '{str(name)[:40]}', which is not a class name "
+            raise IngestError(f"relabel gives image {row} {str(name)[:40]!r}, which is not a class name "
                               f"(1 to {MAX_CLASS_NAME} characters, no '/').", field="relabel")
-        out[int(row)] = name.strip()
-    return out
+        names[row] = name.strip()
+    return rows, names
 
 
 def _compose(parent: Pack, added: Pack | None, excluded: np.ndarray, relabel: dict[int, str], tmp: Path,
@@ -112,7 +113,11 @@ def _compose(parent: Pack, added: Pack | None, excluded: np.ndarray, relabel: di
     kept = np.setdiff1d(np.arange(len(parent)), excluded)
     images, thumbs, refs = _segments_of(parent, tmp, kept)
     names = [parent.names[i] for i in kept]
-    labels = [relabel.get(int(i), parent.classes[int(parent.labels[i])]) for i in kept]
+    labels = np.array(parent.classes, dtype=object)[parent.labels[kept]]
+    for row, name in relabel.items():
+        at = np.searchsorted(kept, row)
+        if at < len(kept) and kept[at] == row:  # a row both excluded and relabelled is excluded
+            labels[at] = name
     splits, hashes = parent.splits[kept], parent.pixel_hashes[kept]
     dhash, sizes = _dhashes(parent)[kept], _sizes(parent)[kept]
     pixel_sum, square_sum = parent.train_sums()
@@ -126,19 +131,19 @@ def _compose(parent: Pack, added: Pack | None, excluded: np.ndarray, relabel: di
         thumbs.append(_move(added.path / "thumbs.npy", tmp / f"thumbs.{segment}.npy"))
         refs = np.concatenate([refs, np.stack([np.full(len(added), segment), np.arange(len(added))], axis=1)])
         names += added.names
-        labels += [added.classes[int(c)] for c in added.labels]
+        labels = np.concatenate([labels, np.array(added.classes, dtype=object)[added.labels]])
         splits, hashes = np.concatenate([splits, added.splits]), np.concatenate([hashes, added.pixel_hashes])
         dhash, sizes = np.concatenate([dhash, _dhashes(added)]), np.concatenate([sizes, _sizes(added)])
         in_sum, in_square = added.train_sums()
         pixel_sum, square_sum = pixel_sum + in_sum, square_sum + in_square
 
-    ids = hc.group_ids([bytes(h) for h in hashes])
+    ids = hc.group_ids_of(hashes)
     leaked, counterpart = hc.find_leaks(ids, splits)
     keep = ~leaked
-    present = set(np.array(labels, dtype=object)[keep].tolist())
+    present = set(labels[keep].tolist())
     classes = [c for c in parent.classes if c in present] + sorted(present - set(parent.classes))
     index = {c: i for i, c in enumerate(classes)}
-    codes = np.array([index.get(c, -1) for c in labels], dtype=np.int64)
+    codes = np.array([index.get(c, -1) for c in labels.tolist()], dtype=np.int64)
     totals = np.bincount(codes[keep], minlength=len(classes))
     _check_classes(classes, totals)
 
