@@ -101,6 +101,8 @@ def test_a_run_records_the_hash_of_the_version_it_trained_on(world, api_as, thou
     ({}, "archive", "needs a change"),
     ({"exclude": [1000]}, "exclude", "images 0 to 999"),
     ({"exclude": "3"}, "exclude", "list of image indices"),
+    ({"exclude": {"a": 1}}, "exclude", "list of image indices"),
+    ({"relabel": [1, 2]}, "relabel", "map image indices to class names"),
     ({"relabel": {"5": ""}}, "relabel", "not a class name"),
     ({"relabel": {"x": "cat"}}, "relabel", "'x' is not"),
 ])

@@ -86,8 +86,9 @@ def check_changes(count: int, exclude, relabel) -> tuple[np.ndarray, dict[int, s
     """(sorted unique rows to exclude, {row: class name}) of a version of `count` images; IngestError
     naming the field (`exclude` or `relabel`) for indices that are not whole numbers in range, or a
     class name that is not one (empty, over MAX_CLASS_NAME characters, or with a '/')."""
-    exclude, relabel = list(exclude or []), relabel or {}
-    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in exclude):
+    exclude, relabel = [] if exclude is None else exclude, {} if relabel is None else relabel
+    if not isinstance(exclude, (list, tuple, np.ndarray)) or \
+            not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in exclude):
         raise IngestError("exclude must be a list of image indices (whole numbers).", field="exclude")
     if not isinstance(relabel, dict):
         raise IngestError("relabel must map image indices to class names.", field="relabel")
@@ -154,7 +155,7 @@ def _compose(parent: Pack, added: Pack | None, excluded: np.ndarray, relabel: di
                      dhash=dhash, sizes=sizes, modes=[], formats=[])
     health = hc.report(classes=classes, facts=facts, ids=ids, splits=splits, leaked=leaked, counterpart=counterpart,
                        near=near, checked=checked, totals=totals, **_entry_lists(parent, added))
-    health.update(_carried(parent, added, kept_changes={"added": 0 if added is None else len(added),
+    health.update(_carried(parent, added, changes={"added": 0 if added is None else len(added),
                                                         "excluded": int(len(excluded)), "relabelled": len(relabel),
                                                         "leaks_removed": int(leaked.sum())}))
     trained = np.bincount(codes[keep & (splits == TRAIN)], minlength=len(classes))
@@ -261,7 +262,7 @@ def _entry_lists(parent: Pack, added: Pack | None) -> dict:
     return {key: value[:hc.MAX_LISTED] for key, value in lists.items()}
 
 
-def _carried(parent: Pack, added: Pack | None, *, kept_changes: dict) -> dict:
+def _carried(parent: Pack, added: Pack | None, *, changes: dict) -> dict:
     """What the stored hashes cannot measure again: colour modes and formats as uploaded, the label
     source and the label file's problems (the addition's)."""
     before, extra = parent.health or {}, (added.health or {}) if added is not None else {}
@@ -274,7 +275,7 @@ def _carried(parent: Pack, added: Pack | None, *, kept_changes: dict) -> dict:
             "label_problems_count": extra.get("label_problems_count", 0),
             "corrupt_count": before.get("corrupt_count", 0) + extra.get("corrupt_count", 0),
             "ignored_count": before.get("ignored_count", 0) + extra.get("ignored_count", 0),
-            "changes": kept_changes}
+            "changes": changes}
 
 
 __all__ = ["derive_pack"]
