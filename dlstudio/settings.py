@@ -5,6 +5,7 @@ variable, rather than surfacing later as a confusing failure.
 """
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -70,9 +71,19 @@ def _secret_key():
         return key
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(50))
+        # The processes of `make run` start together on a fresh data dir and race here: each writes a
+        # whole key under a name of its own (mode 0600) and links it into place; the first link wins,
+        # and every process reads that one, never a half-written file.
+        fd, temporary = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(50))
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(temporary)
     return path.read_text().strip()
 
 

@@ -47,6 +47,31 @@ def test_secret_key_is_generated_once_into_the_data_dir(tmp_path):
     assert (tmp_path / "secret_key").read_text() == key
 
 
+def test_processes_starting_together_on_a_fresh_data_dir_agree_on_one_secret_key(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+           "DLSTUDIO_DATA_DIR": str(tmp_path), "DLSTUDIO_SECRET_KEY": "", "DJANGO_SETTINGS_MODULE": "dlstudio.settings"}
+    script = "from django.conf import settings; print(settings.SECRET_KEY)"
+    starts = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    results = [process.communicate(timeout=120) for process in starts]
+    assert all(process.returncode == 0 for process in starts), [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {(tmp_path / "secret_key").read_text().strip()}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".secret_key")] == []
+
+
+def test_a_key_another_process_wrote_first_is_the_one_read(tmp_path, monkeypatch):
+    """The race itself: the file appears between this process's look and its write."""
+    import pathlib
+
+    from dlstudio import settings
+
+    (tmp_path / "secret_key").write_text("the-first-process-key")
+    monkeypatch.setattr(settings, "DATA_DIR", tmp_path)
+    monkeypatch.setenv("DLSTUDIO_SECRET_KEY", "")
+    monkeypatch.setattr(pathlib.Path, "exists", lambda self: False)  # it looked before the other one wrote
+    assert settings._secret_key() == "the-first-process-key"
+
+
 def test_the_default_database_is_sqlite_in_wal_mode_with_a_busy_timeout(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")},
            "DLSTUDIO_DATA_DIR": str(tmp_path)}
