@@ -20,7 +20,6 @@ import io
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +32,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+CODE = ("workers/engine", "bench")  # what "+uncommitted" looks at
 
+from machine import code_version, device_name  # noqa: E402
 from workers.engine import Predictor, build_model, fit  # noqa: E402
-from workers.engine.ingest.pack import write_pack  # noqa: E402
+from workers.engine.ingest.pack_writer import write_pack  # noqa: E402
 
 
 def synthetic(n: int, size: int, channels: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -133,8 +134,8 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
 
     images, labels = synthetic(case["images"], case["size"], case["channels"], case["classes"])
-    print(f"code {_version()}  torch {torch.__version__}  python {platform.python_version()}")
-    print(f"device {_device_name(device)}  threads {torch.get_num_threads()}")
+    print(f"code {code_version(*CODE)}  torch {torch.__version__}  python {platform.python_version()}")
+    print(f"device {device_name(device)}  threads {torch.get_num_threads()}")
     print(f"case: {case['arch']} on {case['images']} images {case['size']}x{case['size']}x{case['channels']}, "
           f"batch {case['batch_size']}, {case['epochs']} epochs x {args.rounds} rounds, bf16 {amp}")
     with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
@@ -164,11 +165,11 @@ def main() -> None:
     print(f"ratio engine/bare: {engine / bare:.3f} best   {engine_median / bare_median:.3f} median   "
           f"{bare_wall / engine_wall:.3f} whole run")
     print(f"predictor: {predict_ms:.2f} ms per image (PNG bytes in, top-5 out, one at a time)")
-    print(json.dumps({"device": _device_name(device), "case": case, "rounds": args.rounds,
+    print(json.dumps({"device": device_name(device), "case": case, "rounds": args.rounds,
                       "predict_ms": round(predict_ms, 3),
                       "bare_images_per_s": round(bare, 1), "engine_images_per_s": round(engine, 1),
                       "ratio": round(engine / bare, 4), "ratio_median": round(engine_median / bare_median, 4),
-                      "ratio_whole_run": round(bare_wall / engine_wall, 4), "code": _version()}))
+                      "ratio_whole_run": round(bare_wall / engine_wall, 4), "code": code_version(*CODE)}))
 
 
 def _sync(device: torch.device) -> None:
@@ -178,23 +179,6 @@ def _sync(device: torch.device) -> None:
 
 def _fmt(rate: float) -> str:
     return f"{rate:,.0f}"
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()})"
-
-
-def _version() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "workers/engine", "bench"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return (commit or "unknown") + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from workers.engine.ingest.pack import Pack, write_pack
+from workers.engine.ingest.pack import Pack
+from workers.engine.ingest.pack_writer import write_pack
 
 # Two threads match this machine; the tiny models would not gain from more.
 torch.set_num_threads(2)

@@ -10,7 +10,7 @@ from workers.engine.train.data import PackedDataset
 from workers.engine.train.evaluation import predict_split
 from workers.engine.errors import ImageError
 from workers.engine.ingest.imaging import load_array
-from workers.engine.ingest.pack import write_pack
+from workers.engine.ingest.pack_writer import write_pack
 from workers.engine.train.preprocess import InputPipeline
 
 from tests.engine.conftest import CLASSES, make_images

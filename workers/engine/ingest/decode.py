@@ -21,7 +21,7 @@ import numpy as np
 from . import imaging
 from .archive import Source
 from .layout import Item
-from .pack import PackWriter
+from .pack_writer import PackWriter
 from .pool import EMPTY, Plan, Result, decode_chunk
 
 AUTO_MAX_SIZE = 256  # a shared size above this (or mixed sizes) packs at DEFAULT_SIZE
