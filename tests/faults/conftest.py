@@ -8,29 +8,14 @@ from apps.experiments.services import experiment_create
 from apps.runs.models import Run
 from apps.runs.services import run_start
 from tests.support.services import wait_until
-from tests.support.stack import Stack, point_celery_at
+from tests.support.stack import own_stack
 
 
 @pytest.fixture
 def stack(transactional_db, worker_env, redis_server, tmp_path):
-    """A broker, workers and beat of the test's own (started by the test, stopped here).
-
-    The session's beat is paused meanwhile: its reaper reads the same database and would send this
-    test's runs to the session's broker, where the session's workers would train them.
-    """
-    from tests.conftest import Workers
-
-    session = Workers.session
-    if session is not None:
-        session.beat.stop()
-    own = Stack(env=worker_env, directory=tmp_path / "stack")
-    try:
+    """A broker, workers and beat of the test's own (started by the test, stopped here)."""
+    with own_stack(env=worker_env, directory=tmp_path / "stack", session_redis_url=redis_server.url) as own:
         yield own
-    finally:
-        own.stop()
-        point_celery_at(redis_server.url)
-        if session is not None:
-            session.beat.start()
 
 
 def start(world, dataset, config, *, name="exp") -> Run:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import redis
 
@@ -82,6 +84,28 @@ def point_celery_at(url: str) -> None:
     app._local.__dict__.pop("backend", None)
     configure(app, url)
     os.environ["REDIS_URL"] = settings.REDIS_URL = url
+
+
+@contextmanager
+def own_stack(*, env: dict, directory: Path, session_redis_url: str) -> Iterator["Stack"]:
+    """A Stack for one test, stopped at the end with this process pointed back at the session's Redis.
+
+    The session's beat is paused meanwhile: its reapers (and `sweeps.advance_all`) read the same database
+    and would send the test's runs to the session's broker, where the session's workers would train them.
+    """
+    from tests.conftest import Workers
+
+    session = Workers.session
+    if session is not None:
+        session.beat.stop()
+    own = Stack(env=env, directory=directory)
+    try:
+        yield own
+    finally:
+        own.stop()
+        point_celery_at(session_redis_url)
+        if session is not None:
+            session.beat.start()
 
 
 class Stack:

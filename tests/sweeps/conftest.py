@@ -7,7 +7,7 @@ from PIL import Image
 
 from tests.support.factories import OPTIONS
 from tests.support.services import wait_until
-from tests.support.stack import Stack, point_celery_at
+from tests.support.stack import own_stack
 
 
 @pytest.fixture(autouse=True)
@@ -18,24 +18,10 @@ def data_dir(isolated_data_dir):
 @pytest.fixture
 def stack(transactional_db, worker_env, redis_server, data_dir, tmp_path):
     """A broker, workers and beat of the test's own (started by the test, stopped here), sharing the test's
-    data dir, so files a trial writes are the test's alone.
-
-    The session's beat is paused meanwhile: its reaper and its `sweeps.advance_all` read the same database
-    and would send this test's trials to the session's broker.
-    """
-    from tests.conftest import Workers
-
-    session = Workers.session
-    if session is not None:
-        session.beat.stop()
-    own = Stack(env={**worker_env, "DLSTUDIO_DATA_DIR": str(data_dir)}, directory=tmp_path / "stack")
-    try:
+    data dir, so files a trial writes are the test's alone."""
+    with own_stack(env={**worker_env, "DLSTUDIO_DATA_DIR": str(data_dir)}, directory=tmp_path / "stack",
+                   session_redis_url=redis_server.url) as own:
         yield own
-    finally:
-        own.stop()
-        point_celery_at(redis_server.url)
-        if session is not None:
-            session.beat.start()
 
 
 def digits_zip(path, *, per_class: int):
