@@ -41,7 +41,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,11 +50,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+CODE = ("apps/sweeps", "workers/engine", "bench")  # what "+uncommitted" looks at
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from apps.sweeps.study import TrialRecord, next_params, rung_steps, should_prune  # noqa: E402
+from machine import code_version, device_name  # noqa: E402
 from workers.engine import PackOptions, build_pack, fit, resolve_device  # noqa: E402
 
 PARAMETERS = {
@@ -232,8 +233,8 @@ def report(name: str, arm: dict, budget: int) -> None:
 def main() -> None:
     args = parse_args()
     device = resolve_device("auto")
-    print(f"code {_version()}  torch {torch.__version__}  python {platform.python_version()}  "
-          f"cpus {os.cpu_count()}  device {_device_name(device)}  {MAX_PARALLEL} worker processes "
+    print(f"code {code_version(*CODE)}  torch {torch.__version__}  python {platform.python_version()}  "
+          f"cpus {os.cpu_count()}  device {device_name(device)}  {MAX_PARALLEL} worker processes "
           f"(spawned), 1 torch thread each  load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"sweep: {args.trials} trials x {args.epochs} epochs, random, seed {args.seed}, "
           f"parameters {json.dumps(PARAMETERS)}; smallcnn, batch {args.batch_size}; "
@@ -302,7 +303,8 @@ def main() -> None:
         "plain": {k: round(v, 4) if isinstance(v, float) else v for k, v in plain.items() if k != "results"},
         "asha": {k: round(v, 4) if isinstance(v, float) else v for k, v in asha.items() if k != "results"},
         "asha_epoch_share": round(share, 4), "best_difference_points": round(points, 3),
-        "max_shared_epoch_difference_points": round(max(shared, default=float("nan")), 3), "code": _version()}))
+        "max_shared_epoch_difference_points": round(max(shared, default=float("nan")), 3),
+        "code": code_version(*CODE)}))
 
 
 def _pct(value: float | None) -> str:
@@ -311,23 +313,6 @@ def _pct(value: float | None) -> str:
 
 def _params(params: dict) -> str:
     return f"lr {params['lr']:.2g}, {params['optimizer']}, dropout {params['dropout']:.2f}"
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()})"
-
-
-def _version() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "apps/sweeps", "workers/engine", "bench"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return (commit or "unknown") + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 if __name__ == "__main__":
