@@ -8,10 +8,11 @@ from django.views.decorators.http import require_POST, require_http_methods, req
 
 from apps.runs import selectors as runs
 from apps.teams.permissions import can_edit, require_editor
+from dlstudio.pictures import png_response
 
 from . import charts, sample, services
 from .forms import DatasetUploadForm, DatasetVersionForm, GalleryFilterForm
-from .images import mean_image_uint8, png_response
+from .images import mean_image_uint8
 from .models import Image
 from .selectors import (
     class_counts, dataset_for, datasets_for, gallery_images, health_findings, pack_of, versions_of,

@@ -1,5 +1,6 @@
-"""Predicting over the API: `POST /api/runs/<id>/predict`, for viewers too (predicting is reading)."""
-from drf_spectacular.utils import extend_schema
+"""Predicting and explaining over the API, for viewers too (both are reading): `POST /api/runs/<id>/predict`,
+`/explain` and `/activations`."""
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -7,7 +8,7 @@ from rest_framework.views import APIView
 from apps.runs.selectors import run_columns_for
 from dlstudio.openapi import errors
 
-from . import predictors
+from . import explaining, predictors
 
 
 class PredictRequestSerializer(serializers.Serializer):
@@ -52,3 +53,71 @@ class RunPredictApi(APIView):
         if single and len(files) == 1:
             return Response({"predictions": results[0]["predictions"], "inference_ms": round(ms, 3)})
         return Response({"results": results, "inference_ms": round(ms, 3)})
+
+
+# `class` is a Python keyword, so these two are built from dicts.
+ExplainRequestSerializer = inline_serializer("ExplainRequest", {
+    "image": serializers.FileField(help_text="The image."),
+    "class": serializers.CharField(required=False, help_text="The class to explain; the most likely one when "
+                                                             "left out."),
+})
+
+ExplainResponseSerializer = inline_serializer("ExplainResponse", {
+    "predictions": PredictionSerializer(many=True, help_text="Best first."),
+    "method": serializers.ChoiceField(choices=["gradcam"]),
+    "class": serializers.CharField(help_text="The class the heatmap is for."),
+    "heatmap": serializers.CharField(help_text="A PNG data URL: the image as the model saw it (its input size), "
+                                               "with where it looked for `class` overlaid, brightest where most."),
+    "inference_ms": serializers.FloatField(),
+})
+
+
+class RunExplainApi(APIView):
+    """Grad-CAM: where the model looked in an image (POST, an upload) or in image `image` of the dataset
+    the run trained on (GET `?image=<index>`), for `class` or its most likely class."""
+
+    @extend_schema(request={"multipart/form-data": ExplainRequestSerializer}, responses={
+        200: ExplainResponseSerializer,
+        **errors(400, 404, _400="No image, one that is not a usable image (`error` names it), a class the run does "
+                                "not have, or a run without usable weights yet.")})
+    def post(self, request, run_id):
+        run = run_columns_for(request.user, run_id, "best_checkpoint")
+        return Response(explaining.explain_upload(run=run, upload=request.FILES.get("image"),
+                                                  label=request.data.get("class")))
+
+    @extend_schema(parameters=[OpenApiParameter("image", int, required=True, description="An image's index in the "
+                                                "run's dataset, as the misclassified list gives it."),
+                               OpenApiParameter("class", str, description="The class to explain.")],
+                   responses={200: ExplainResponseSerializer, **errors(400, 404)})
+    def get(self, request, run_id):
+        run = run_columns_for(request.user, run_id, "best_checkpoint", "dataset")
+        try:
+            index = int(request.query_params.get("image", ""))
+        except ValueError:
+            raise serializers.ValidationError({"image": ["image must be an image's index in the run's dataset."]}
+                                              ) from None
+        return Response(explaining.explain_dataset_image(run=run, index=index,
+                                                         label=request.query_params.get("class")))
+
+
+class StageSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The stage's module inside the network.")
+    shape = serializers.ListField(child=serializers.IntegerField(), help_text="Channels, height, width.")
+    channels = serializers.ListField(child=serializers.IntegerField(), help_text="The channels shown, most "
+                                                                                 "active first.")
+    image = serializers.CharField(help_text="A PNG data URL: those channels' maps on a grid.")
+
+
+class ActivationsResponseSerializer(serializers.Serializer):
+    stages = StageSerializer(many=True, help_text="From the input side to the output side.")
+    inference_ms = serializers.FloatField()
+
+
+class RunActivationsApi(APIView):
+    """The activation maps of each convolutional stage for an image: its most active channels."""
+
+    @extend_schema(request={"multipart/form-data": ExplainRequestSerializer}, responses={
+        200: ActivationsResponseSerializer, **errors(400, 404)})
+    def post(self, request, run_id):
+        run = run_columns_for(request.user, run_id, "best_checkpoint")
+        return Response(explaining.activations_of(run=run, upload=request.FILES.get("image")))

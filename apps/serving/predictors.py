@@ -92,19 +92,22 @@ def predict(*, run, files: list, top_k: int = 5) -> tuple[list[dict], float]:
         raise ValidationError(f"top_k must be between 1 and {MAX_TOP_K}.", code="top_k")
     predictor = predictor_for(run)
     started = time.perf_counter()
-    arrays, names = [], []
-    for upload in files:
-        name = str(getattr(upload, "name", "") or "image")[:200]
-        if upload.size > MAX_IMAGE_BYTES:
-            raise ValidationError(f"{name} is larger than {MAX_IMAGE_BYTES // 2**20} MB.", code="image")
-        try:
-            arrays.append(predictor.load(upload.read()))
-        except engine.ImageError as exc:
-            raise ValidationError(f"{name}: {exc}", code="image") from None
-        names.append(name)
+    names, arrays = zip(*(load_upload(predictor, upload) for upload in files))
     probabilities = predictor.probabilities(np.stack(arrays))
     results = [{"name": n, "predictions": predictor.top(row, top_k=top_k)} for n, row in zip(names, probabilities)]
     return results, (time.perf_counter() - started) * 1000.0
+
+
+def load_upload(predictor, upload) -> tuple[str, np.ndarray]:
+    """(a printable name, the image as the model's input H x W x C uint8), or a ValidationError
+    (code "image") naming the file."""
+    name = str(getattr(upload, "name", "") or "image")[:200]
+    if upload.size > MAX_IMAGE_BYTES:
+        raise ValidationError(f"{name} is larger than {MAX_IMAGE_BYTES // 2**20} MB.", code="image")
+    try:
+        return name, predictor.load(upload.read())
+    except engine.ImageError as exc:
+        raise ValidationError(f"{name}: {exc}", code="image") from None
 
 
 def clear_cache() -> None:

@@ -2,13 +2,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
 from apps.runs.selectors import evaluation_of, run_for
+from dlstudio.pictures import png_response
 from workers import engine
 
+from .explaining import filters_picture
 from .model_card import model_card
 from .predictors import MAX_IMAGES, best_checkpoint, predictor_for
 
@@ -58,6 +60,15 @@ def run_export_onnx(request, run_id):
         return redirect("run_detail", run_id=run.pk)
     return _download(onnx_path, f"run-{run.pk}.onnx", "application/octet-stream")
 
+
+@login_required
+@require_safe
+def run_filters_png(request, run_id):
+    run = run_for(request.user, run_id)
+    try:
+        return png_response(filters_picture(run))
+    except ValidationError:
+        raise Http404("This run has no trained weights yet.") from None
 
 
 @login_required

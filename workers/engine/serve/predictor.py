@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..ingest.imaging import load_array
+from . import explain
 from ..train.checkpoint import load_checkpoint
 from ..train.models import Classifier, build_model
 from ..train.preprocess import InputPipeline, Preprocessing
@@ -62,6 +63,26 @@ class Predictor:
             return []
         probabilities = self.probabilities(np.stack([self.load(image) for image in images]))
         return [self.top(row, top_k=top_k) for row in probabilities]
+
+    def explain(self, arrays: np.ndarray, targets: Sequence[int | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """N x classes probabilities and N x H x W Grad-CAM heatmaps (`explain.gradcam`), each for its
+        target class index, or for the most likely class where the target is None."""
+        with self._lock:  # captum hooks the model while it works: no other forward pass may run meanwhile
+            batch = self.pipeline(torch.from_numpy(np.array(arrays)).to(self.device))  # a copy: packs are read-only
+            with torch.inference_mode():
+                probabilities = torch.softmax(self.model(batch).float(), 1).cpu().numpy()
+            wanted = targets if targets is not None else [None] * len(arrays)
+            chosen = [int(np.argmax(p)) if t is None else int(t) for p, t in zip(probabilities, wanted)]
+            return probabilities, explain.gradcam(self.model, batch, chosen)
+
+    def activations(self, array: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(stage name, C x H x W maps) of one H x W x C uint8 image (`explain.stage_activations`)."""
+        with self._lock:
+            batch = self.pipeline(torch.from_numpy(np.array(array[None])).to(self.device))
+            return explain.stage_activations(self.model, batch)
+
+    def filters(self) -> np.ndarray:
+        return explain.first_conv_filters(self.model)
 
     def top(self, probabilities: np.ndarray, *, top_k: int = 5) -> list[dict[str, Any]]:
         order = np.argsort(-probabilities, kind="stable")[:max(1, top_k)]

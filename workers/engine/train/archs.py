@@ -21,19 +21,24 @@ class Arch:
     # The first convolution inside `features`: where grayscale input is adapted and ImageNet's RGB
     # filters are summed into one channel.
     first_conv: str
+    # Where Grad-CAM looks (`serve/explain.py`): the last convolutional stage inside `features`, whose
+    # maps still have a spatial layout. Empty for dlstudio's own networks, whose number of blocks
+    # follows the image size: for them it is the block just before the global pooling.
+    cam_layer: str = ""
 
 
 ARCHITECTURES: dict[str, Arch] = {arch.name: arch for arch in (
     Arch("smallcnn", "smallcnn", imagenet=False, first_conv="0"),
     Arch("lenet5", "lenet5", imagenet=False, first_conv="0"),
-    Arch("alexnet", "vgg", imagenet=True, first_conv="features.0"),
-    Arch("vgg11_bn", "vgg", imagenet=True, first_conv="features.0"),
-    Arch("vgg16", "vgg", imagenet=True, first_conv="features.0"),
-    Arch("vgg16_bn", "vgg", imagenet=True, first_conv="features.0"),
-    Arch("resnet18", "resnet", imagenet=True, first_conv="conv1"),
-    Arch("resnet34", "resnet", imagenet=True, first_conv="conv1"),
-    Arch("resnet50", "resnet", imagenet=True, first_conv="conv1"),
-    Arch("mobilenet_v3_small", "mobilenet", imagenet=True, first_conv="features.0.0"),
+    Arch("alexnet", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
+    Arch("vgg11_bn", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
+    Arch("vgg16", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
+    Arch("vgg16_bn", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
+    Arch("resnet18", "resnet", imagenet=True, first_conv="conv1", cam_layer="layer4"),
+    Arch("resnet34", "resnet", imagenet=True, first_conv="conv1", cam_layer="layer4"),
+    Arch("resnet50", "resnet", imagenet=True, first_conv="conv1", cam_layer="layer4"),
+    Arch("mobilenet_v3_small", "mobilenet", imagenet=True, first_conv="features.0.0",
+         cam_layer="features"),
 )}
 
 ARCHS = tuple(ARCHITECTURES)
