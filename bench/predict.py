@@ -216,6 +216,14 @@ def in_process(args, user, run, key, png: bytes) -> dict:
     out["service"] = timed_calls(
         lambda: predictors.predict(run=run, files=[SimpleUploadedFile("digit.png", png)], top_k=5), args.requests)
     out["expected"] = predictor.predict(png, top_k=5)
+    # Grad-CAM: the engine's forward and backward pass alone, then the explain service (decode, Grad-CAM,
+    # overlay, PNG data URL), as POST /api/runs/<id>/explain runs it.
+    from apps.serving import explaining
+
+    array = predictor.load(png)[None]
+    out["gradcam"] = timed_calls(lambda: predictor.explain(array), args.requests)
+    out["explain"] = timed_calls(
+        lambda: explaining.explain_upload(run=run, upload=SimpleUploadedFile("digit.png", png)), args.requests)
 
     handler = WSGIHandler()
     body = multipart(png)
@@ -548,6 +556,7 @@ def report(args, inproc, seq, conc, up_s, warm, png):
     workers, rounds, first, rss = warm
     p = {name: (percentile(v, 50), percentile(v, 90), percentile(v, 99))
          for name, v in (("predictor", inproc["predictor"]), ("service", inproc["service"]),
+                         ("gradcam", inproc["gradcam"]), ("explain", inproc["explain"]),
                          ("django", inproc["django"]), ("http", seq_times), ("conc", conc_times))}
     overhead = p["http"][0] - p["service"][0]
     expected = inproc["expected"]
@@ -581,6 +590,10 @@ def report(args, inproc, seq, conc, up_s, warm, png):
     print(f"| ... p99 | {p['conc'][2]:.2f} ms | (<= 30 ms is for one client) | "
           f"{'under' if p['conc'][2] <= GOALS['p99'] else 'above'} |")
     print(f"| in-process `Predictor.predict`: p50 / p99 | {p['predictor'][0]:.2f} / {p['predictor'][2]:.2f} ms | | |")
+    print(f"| in-process Grad-CAM, `Predictor.explain` (engine): p50 / p99 | {p['gradcam'][0]:.2f} / "
+          f"{p['gradcam'][2]:.2f} ms | | |")
+    print(f"| in-process `explaining.explain_upload` (service, with the PNG overlay): p50 / p99 | "
+          f"{p['explain'][0]:.2f} / {p['explain'][2]:.2f} ms | | |")
     print(f"| in-process `predictors.predict` (service): p50 / p99 | {p['service'][0]:.2f} / {p['service'][2]:.2f} ms"
           f" | | |")
     print(f"| in-process Django app (WSGI handler, no socket): p50 / p99 | {p['django'][0]:.2f} / "
