@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TEST_DATA_DIR := $(CURDIR)/var/test
 FAST_DATA_DIR := $(CURDIR)/var/test-fast
 
-.PHONY: run test test-fast lint deps test-deps browser-deps
+.PHONY: run test test-fast lint deps test-deps browser-deps gpu-wheels
 
 run: deps
 	$(PY) manage.py serve
@@ -52,3 +52,12 @@ $(VENV)/.deps: requirements.txt | $(PY)
 $(VENV)/.deps-test: requirements-test.txt $(VENV)/.deps
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
 	touch $@
+
+# What bench/gpu_check.sh installs offline on a GPU machine that has only torch, torchvision, numpy and
+# Pillow: captum and what it imports, as wheels for Python 3.12 on x86_64 (docs/PERFORMANCE.md, "GPU").
+GPU_WHEELS := captum==0.9.0 matplotlib contourpy cycler fonttools kiwisolver packaging pyparsing python-dateutil six tqdm
+gpu-wheels: $(VENV)/.deps
+	rm -rf bench/wheels
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d bench/wheels $(GPU_WHEELS)

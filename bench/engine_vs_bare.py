@@ -82,11 +82,19 @@ def bare_loop(*, images: np.ndarray, labels: np.ndarray, config: dict, device: t
     return rates
 
 
-def engine_run(*, pack, config: dict, out_dir: Path) -> tuple[list[float], float]:
-    """The engine's own images/s of each epoch, and the wall time of the whole `fit` call."""
+def engine_run(*, pack, config: dict, out_dir: Path, resident: bool | None = None,
+               on_epoch=None) -> tuple[list[float], float]:
+    """The engine's own images/s of each epoch, and the wall time of the whole `fit` call. `resident`
+    as `fit` takes it (None: on the device when the pack fits); `on_epoch` also gets each epoch's metrics."""
     rates: list[float] = []
+
+    def epoch_done(metrics: dict) -> None:
+        rates.append(metrics["images_per_s"])
+        if on_epoch:
+            on_epoch(metrics)
+
     started = time.perf_counter()
-    result = fit(pack=pack, config=config, out_dir=out_dir, on_epoch=lambda m: rates.append(m["images_per_s"]))
+    result = fit(pack=pack, config=config, out_dir=out_dir, on_epoch=epoch_done, resident=resident)
     wall = time.perf_counter() - started
     if result.outcome != "completed":
         sys.exit(f"the engine run ended {result.outcome}: {result.error}")
