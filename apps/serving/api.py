@@ -64,7 +64,7 @@ ExplainRequestSerializer = inline_serializer("ExplainRequest", {
 
 ExplainResponseSerializer = inline_serializer("ExplainResponse", {
     "predictions": PredictionSerializer(many=True, help_text="Best first."),
-    "method": serializers.ChoiceField(choices=["gradcam"]),
+    "method": serializers.CharField(help_text="How the heatmap was made: `gradcam`."),
     "class": serializers.CharField(help_text="The class the heatmap is for."),
     "heatmap": serializers.CharField(help_text="A PNG data URL: the image as the model saw it (its input size), "
                                                "with where it looked for `class` overlaid, brightest where most."),
@@ -73,8 +73,7 @@ ExplainResponseSerializer = inline_serializer("ExplainResponse", {
 
 
 class RunExplainApi(APIView):
-    """Grad-CAM: where the model looked in an image (POST, an upload) or in image `image` of the dataset
-    the run trained on (GET `?image=<index>`), for `class` or its most likely class."""
+    """Grad-CAM: where the model looked in an uploaded image, for `class` or its most likely class."""
 
     @extend_schema(request={"multipart/form-data": ExplainRequestSerializer}, responses={
         200: ExplainResponseSerializer,
@@ -85,17 +84,15 @@ class RunExplainApi(APIView):
         return Response(explaining.explain_upload(run=run, upload=request.FILES.get("image"),
                                                   label=request.data.get("class")))
 
-    @extend_schema(parameters=[OpenApiParameter("image", int, required=True, description="An image's index in the "
-                                                "run's dataset, as the misclassified list gives it."),
-                               OpenApiParameter("class", str, description="The class to explain.")],
+
+class RunExplainDatasetImageApi(APIView):
+    """Grad-CAM for image `index` of the dataset the run trained on (as its misclassified list names
+    them), for `?class=` or its most likely class."""
+
+    @extend_schema(parameters=[OpenApiParameter("class", str, description="The class to explain.")],
                    responses={200: ExplainResponseSerializer, **errors(400, 404)})
-    def get(self, request, run_id):
+    def get(self, request, run_id, index):
         run = run_columns_for(request.user, run_id, "best_checkpoint", "dataset")
-        try:
-            index = int(request.query_params.get("image", ""))
-        except ValueError:
-            raise serializers.ValidationError({"image": ["image must be an image's index in the run's dataset."]}
-                                              ) from None
         return Response(explaining.explain_dataset_image(run=run, index=index,
                                                          label=request.query_params.get("class")))
 

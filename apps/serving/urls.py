@@ -10,5 +10,7 @@ urlpatterns = [
     path("runs/<int:run_id>/filters.png", views.run_filters_png, name="run_filters_png"),
     path("api/runs/<int:run_id>/predict", api.RunPredictApi.as_view(), name="api_run_predict"),
     path("api/runs/<int:run_id>/explain", api.RunExplainApi.as_view(), name="api_run_explain"),
+    path("api/runs/<int:run_id>/explain/<int:index>", api.RunExplainDatasetImageApi.as_view(),
+         name="api_run_explain_image"),
     path("api/runs/<int:run_id>/activations", api.RunActivationsApi.as_view(), name="api_run_activations"),
 ]

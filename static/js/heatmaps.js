@@ -1,4 +1,4 @@
-// "Show where it looked" on a run's misclassified images: asks /api/runs/<id>/explain?image=&class=
+// "Show where it looked" on a run's misclassified images: asks /api/runs/<id>/explain/<index>?class=
 // for each image's two Grad-CAM heatmaps (its predicted class, its true class), a few at a time.
 (function () {
   var button = document.getElementById("show-cams");
@@ -7,8 +7,8 @@
   var PARALLEL = 4;
 
   function load(img) {
-    var url = button.dataset.api + "?image=" + encodeURIComponent(img.dataset.image) +
-      "&class=" + encodeURIComponent(img.dataset["class"]);
+    var url = button.dataset.api + "/" + encodeURIComponent(img.dataset.image) +
+      "?class=" + encodeURIComponent(img.dataset["class"]);
     return fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
       .then(function (answer) {

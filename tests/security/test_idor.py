@@ -17,6 +17,9 @@ ids = [r.name for r in OBJECT_ROUTES]
 VIEWER_EXPECTS = {
     # Predicting is reading: viewers may. No image was sent, so the answer is that 400.
     ("api_run_predict", "POST"): 400,
+    # So are explaining an image and looking inside the network with it.
+    ("api_run_explain", "POST"): 400,
+    ("api_run_activations", "POST"): 400,
     # An API token belongs to a user, not to a team: the owner's token is not the viewer's to see.
     ("token_revoke", "POST"): 404,
 }

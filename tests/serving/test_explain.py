@@ -60,10 +60,10 @@ def test_no_image_is_a_400_with_a_sentence(world, finished_run, api_as):
 
 def test_an_image_of_the_runs_dataset_is_explained_by_index(world, finished_run, api_as):
     api = api_as(world.viewer)
-    body = api.get(f"/api/runs/{finished_run.pk}/explain", {"image": 0, "class": "light"}).json()
+    body = api.get(f"/api/runs/{finished_run.pk}/explain/0", {"class": "light"}).json()
     assert body["class"] == "light" and picture(body["heatmap"]).mode == "RGB"
-    assert api.get(f"/api/runs/{finished_run.pk}/explain", {"image": 10**6}).status_code == 404
-    assert api.get(f"/api/runs/{finished_run.pk}/explain", {"image": "x"}).status_code == 400
+    assert api.get(f"/api/runs/{finished_run.pk}/explain/1000000").status_code == 404
+    assert api.get(f"/api/runs/{finished_run.pk}/explain/0", {"class": "x" * 500}).status_code == 400
 
 
 def test_activations_are_one_grid_per_stage_from_fine_to_coarse(world, finished_run, api_as):
@@ -86,7 +86,7 @@ def test_the_filters_picture_is_a_png_for_viewers(client, world, finished_run):
 def test_outsiders_get_404_everywhere(client, world, finished_run, api_as):
     api = api_as(world.outsider)
     assert explain(api, finished_run, png(30)).status_code == 404
-    assert api.get(f"/api/runs/{finished_run.pk}/explain", {"image": 0}).status_code == 404
+    assert api.get(f"/api/runs/{finished_run.pk}/explain/0").status_code == 404
     assert api.post(f"/api/runs/{finished_run.pk}/activations", {"image": SimpleUploadedFile("a.png", png(3))},
                     format="multipart").status_code == 404
     client.force_login(world.outsider)
