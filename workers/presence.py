@@ -5,10 +5,10 @@ Each worker refreshes a key with a short expiry every few seconds from a backgro
 worker that dies simply disappears from the list when its key expires.
 
 Which run a worker is training is not announced here: the run's row says it (`worker`, status
-running, a fresh heartbeat), and `dlstudio/status.py` reads it there. The training happens in another
-process than this thread's under a prefork pool, and the row is written at the claim and at the end
-anyway, so it is always as fresh as the request that reads it, and a killed worker's run needs no
-cleaning up here.
+running, a fresh heartbeat), and `dlstudio/status.py` reads it there. Under a prefork pool the training
+happens in a child process, not beside this thread; the row, which the training job writes at its
+claim and at its end anyway, is as fresh as the request that reads it, and a killed worker's run needs
+no cleaning up here.
 """
 from __future__ import annotations
 
