@@ -18,9 +18,24 @@ HEALTH = inline_serializer("Health", {
     "status": serializers.ChoiceField(choices=["ok", "degraded"]),
     "database": serializers.ChoiceField(choices=["ok", "unavailable"]),
     "broker": serializers.ChoiceField(choices=["ok", "unavailable"]),
-    "workers": inline_serializer("Worker", {"name": serializers.CharField(),
-                                            "queues": serializers.ListField(child=serializers.CharField()),
-                                            "device": serializers.CharField()}, many=True),
+    "workers": inline_serializer("Worker", {
+        "name": serializers.CharField(),
+        "queues": serializers.ListField(child=serializers.CharField()),
+        "device": serializers.CharField(help_text="The CUDA device it trains on, or `cpu`."),
+        "busy": serializers.IntegerField(allow_null=True, help_text="The id of the run it is training now."),
+        "cpu_percent": serializers.FloatField(allow_null=True, help_text="Its processes' CPU use, in percent "
+                                              "of one core (past 100 on several)."),
+        "memory_mb": serializers.IntegerField(allow_null=True, help_text="Its processes' resident memory, MiB."),
+        "gpus": inline_serializer("WorkerGpu", {
+            "index": serializers.IntegerField(help_text="As nvidia-smi numbers the GPUs."),
+            "name": serializers.CharField(allow_null=True),
+            "utilization": serializers.IntegerField(allow_null=True, help_text="Percent of the time busy."),
+            "memory_used_mb": serializers.IntegerField(allow_null=True),
+            "memory_total_mb": serializers.IntegerField(allow_null=True),
+            "temperature_c": serializers.IntegerField(allow_null=True),
+        }, many=True, help_text="The GPUs it may use (CUDA_VISIBLE_DEVICES); empty without one."),
+        "seen": serializers.FloatField(help_text="When it sent these figures (Unix time); at most 10 s ago."),
+    }, many=True),
     "processes": inline_serializer("Process", {
         "name": serializers.CharField(), "pid": serializers.IntegerField(allow_null=True),
         "state": serializers.ChoiceField(choices=["running", "restarting"]),

@@ -8,10 +8,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = [path for folder in ("apps", "dlstudio", "workers") for path in (ROOT / folder).rglob("*.py")]
-# Reading the environment outside settings.py: only to pass it on to child processes, or to name the
-# settings module before Django starts.
+# Reading the environment outside settings.py: only to pass it on to child processes, to name the
+# settings module before Django starts, or to see the GPUs CUDA_VISIBLE_DEVICES gives the process, as
+# CUDA itself does (workers/engine/hardware.py).
 PASSING_ON = {"dlstudio/launcher.py", "apps/teams/management/commands/serve.py", "dlstudio/celery.py",
-              "dlstudio/wsgi.py"}
+              "dlstudio/wsgi.py", "workers/engine/hardware.py"}
 
 
 def test_every_variable_settings_reads_is_in_the_readme_table():

@@ -113,6 +113,8 @@ class EpochMetric(models.Model):
     lr = models.FloatField(null=True)
     seconds = models.FloatField(null=True)
     images_per_s = models.FloatField(null=True)
+    gpu_memory_peak_mb = models.FloatField(null=True, help_text="The most GPU memory its tensors held in the "
+                                                                "epoch, MiB; null on a CPU.")
     attempt = models.PositiveSmallIntegerField(default=1, help_text="The attempt of the run that wrote it.")
 
     class Meta:

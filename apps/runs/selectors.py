@@ -1,10 +1,12 @@
 """Reads of runs, always scoped to the user's teams (a foreign id is a 404)."""
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from apps.datasets.selectors import number_of_classes
 from apps.teams.selectors import scoped
@@ -179,3 +181,13 @@ def starting_checkpoint(config: dict) -> Path | None:
         raise ValidationError(f"Run {pretrained.get('run')}, whose weights this starts from, is gone; clone the "
                               "experiment and start from something else.", code="config.pretrained")
     return path
+
+
+def runs_training_now(worker_names: list[str]) -> dict[str, int]:
+    """The run each of these workers is training now, by worker name: for the workers' status, which
+    anyone may read (ids only, no team's data). A row whose heartbeat is older than DLSTUDIO_STALE_AFTER
+    is not counted: its worker is gone, whatever name a new one took since."""
+    horizon = timezone.now() - timezone.timedelta(seconds=settings.STALE_AFTER)
+    rows = (Run.objects.filter(status=Run.Status.RUNNING, worker__in=worker_names, heartbeat_at__gte=horizon)
+            .order_by("heartbeat_at").values_list("worker", "pk"))
+    return dict(rows)  # the latest heartbeat last, so it wins if one worker somehow holds two

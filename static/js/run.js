@@ -34,6 +34,13 @@
     if (el) el.textContent = content;
   }
 
+  // The latest epoch's throughput, and its peak GPU memory (null when it trained on a CPU).
+  function speed(row) {
+    if (row.images_per_s == null) return;
+    text("run-speed", Math.round(row.images_per_s) + " images/s · " + (row.gpu_memory_peak_mb == null ? "CPU"
+      : "peak GPU memory " + Math.round(row.gpu_memory_peak_mb) + " MB"));
+  }
+
   function refreshDetail() {
     fetch(card.dataset.run, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (d) {
       text("run-best-epoch", d.best_epoch == null ? "—" : d.best_epoch);
@@ -48,6 +55,7 @@
       .then(function (d) {
         if (d.epochs.length) {
           extend(d.epochs);
+          speed(d.epochs[d.epochs.length - 1]);
           lastEpoch = d.epochs[d.epochs.length - 1].epoch;
           ["loss", "accuracy", "gap"].forEach(function (chart) {
             var el = document.getElementById("chart-" + chart);

@@ -22,7 +22,8 @@ def test_run_fields_metrics_and_evaluation(world, finished_run, api_as):
     epochs = api.get(f"/api/runs/{finished_run.pk}/metrics").json()["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert set(epochs[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
-                              "images_per_s"}
+                              "images_per_s", "gpu_memory_peak_mb"}
+    assert all(e["gpu_memory_peak_mb"] is None for e in epochs)  # trained on the CPU
     assert [e["epoch"] for e in api.get(f"/api/runs/{finished_run.pk}/metrics?after=1").json()["epochs"]] == [2]
     evaluation = api.get(f"/api/runs/{finished_run.pk}/evaluation").json()
     assert evaluation["split"] == "test" and evaluation["classes"] == ["dark", "light"]

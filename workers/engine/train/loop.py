@@ -266,6 +266,7 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
     for epoch in range(progress.epoch + 1, config.epochs + 1):
         if halted or stopped_early():  # also when resuming a run that had already stopped early
             break
+        _reset_peak_memory(s.device)
         if train_one_epoch(s, optimizer=optimizer, schedule=schedule, epoch=epoch, generator=generator,
                            totals=totals, start_batch=progress.batch, on_batch=on_batch):
             progress.batch = totals.batches
@@ -281,6 +282,7 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
             "val_loss": val_loss, "val_acc": val_acc, "lr": totals.lr,
             "seconds": totals.seconds + time.perf_counter() - eval_started,
             "images_per_s": totals.images / max(totals.seconds, 1e-9),
+            "gpu_memory_peak_mb": _peak_memory_mb(s.device),
         }
         schedule.end_epoch(val_loss if val_loss is not None else train_loss)
         is_best = progress.record(metrics, monitor=config.early_stopping.monitor)
@@ -314,3 +316,17 @@ def _wait_for_device(device: torch.device) -> None:
     """The one host sync of an epoch, so its seconds measure work done, not work queued."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_memory_mb(device: torch.device) -> float | None:
+    """The most GPU memory PyTorch's tensors held since `_reset_peak_memory` (the epoch's training and
+    validation), in MiB; None on a CPU. What the allocator keeps cached beside them is not counted, so
+    nvidia-smi shows more. An epoch resumed in its middle counts from the resume."""
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
