@@ -11,7 +11,7 @@ from django.http import Http404
 
 from apps.datasets.selectors import pack_of
 from dlstudio.pictures import png_data_url
-from workers.engine.serve import explain as pictures
+from workers import engine
 
 from .predictors import load_upload, predictor_for
 
@@ -31,7 +31,7 @@ def _explained(predictor, array: np.ndarray, label: str | None, started: float) 
     probabilities, heat = predictor.explain(array[None], [target])
     chosen = int(np.argmax(probabilities[0])) if target is None else target
     return {"predictions": predictor.top(probabilities[0], top_k=5), "method": "gradcam",
-            "class": predictor.classes[chosen], "heatmap": png_data_url(pictures.overlay(array, heat[0])),
+            "class": predictor.classes[chosen], "heatmap": png_data_url(engine.overlay(array, heat[0])),
             "inference_ms": round((time.perf_counter() - started) * 1000.0, 3)}
 
 
@@ -69,12 +69,12 @@ def activations_of(*, run, upload) -> dict:
     _, array = load_upload(predictor, upload)
     stages = []
     for name, maps in predictor.activations(array):
-        channels = pictures.top_channels(maps)
+        channels = engine.top_channels(maps)
         stages.append({"name": name, "shape": list(maps.shape), "channels": [int(c) for c in channels],
-                       "image": png_data_url(pictures.channel_grid(maps, channels))})
+                       "image": png_data_url(engine.channel_grid(maps, channels))})
     return {"stages": stages, "inference_ms": round((time.perf_counter() - started) * 1000.0, 3)}
 
 
 def filters_picture(run) -> np.ndarray:
     """The first convolution's filters on a grid, each stretched to its own range."""
-    return pictures.filter_grid(predictor_for(run).filters())
+    return engine.filter_grid(predictor_for(run).filters())

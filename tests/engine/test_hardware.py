@@ -2,6 +2,7 @@
 GPU exists), the process tree's CPU and memory through psutil."""
 import os
 import subprocess
+from pathlib import Path
 import sys
 import types
 
@@ -165,4 +166,4 @@ def test_importing_needs_nothing_but_the_standard_library():
             "assert hardware.gpu_readings() == []\n"
             "assert hardware.process_readings() == {'cpu_percent': None, 'memory_mb': None}\n"
             "assert not {'django', 'torch', 'numpy', 'redis'} & set(sys.modules), sorted(sys.modules)")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.getcwd())
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

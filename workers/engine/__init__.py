@@ -38,6 +38,7 @@ _EXPORTS = {
     # serve
     "Predictor": "serve.predictor", "set_threads": "serve.predictor",
     "export_onnx": "serve.export",
+    **dict.fromkeys(("overlay", "filter_grid", "top_channels", "channel_grid"), "serve.explain"),
 }
 __all__ = sorted(_EXPORTS)
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         COLORS, DISK_FULL_SENTENCE, Limits, PackOptions, PackReport, build_pack, sniff_archive,
     )
     from .ingest.versions import check_changes, derive_pack
+    from .serve.explain import channel_grid, filter_grid, overlay, top_channels
     from .serve.export import export_onnx
     from .serve.predictor import Predictor, set_threads
     from .train.archs import ARCHITECTURES, ARCHS, IMAGENET_ARCHS
