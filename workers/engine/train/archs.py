@@ -21,15 +21,19 @@ class Arch:
     # The first convolution inside `features`: where grayscale input is adapted and ImageNet's RGB
     # filters are summed into one channel.
     first_conv: str
+    # The smallest image side (px) the network is meant for: torchvision's published minimum input of
+    # its ImageNet weights (`meta["min_size"]`; 1 for resnets, mobilenet and our own networks). Training still runs below it (the
+    # small-image stems of `models.py`); the model summary warns (`summary.py`).
+    min_size: int = 1
 
 
 ARCHITECTURES: dict[str, Arch] = {arch.name: arch for arch in (
     Arch("smallcnn", "smallcnn", imagenet=False, first_conv="0"),
     Arch("lenet5", "lenet5", imagenet=False, first_conv="0"),
-    Arch("alexnet", "vgg", imagenet=True, first_conv="features.0"),
-    Arch("vgg11_bn", "vgg", imagenet=True, first_conv="features.0"),
-    Arch("vgg16", "vgg", imagenet=True, first_conv="features.0"),
-    Arch("vgg16_bn", "vgg", imagenet=True, first_conv="features.0"),
+    Arch("alexnet", "vgg", imagenet=True, first_conv="features.0", min_size=63),
+    Arch("vgg11_bn", "vgg", imagenet=True, first_conv="features.0", min_size=32),
+    Arch("vgg16", "vgg", imagenet=True, first_conv="features.0", min_size=32),
+    Arch("vgg16_bn", "vgg", imagenet=True, first_conv="features.0", min_size=32),
     Arch("resnet18", "resnet", imagenet=True, first_conv="conv1"),
     Arch("resnet34", "resnet", imagenet=True, first_conv="conv1"),
     Arch("resnet50", "resnet", imagenet=True, first_conv="conv1"),
