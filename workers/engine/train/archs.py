@@ -22,8 +22,8 @@ class Arch:
     # filters are summed into one channel.
     first_conv: str
     # The smallest image side (px) the network is meant for: torchvision's published minimum input of
-    # its ImageNet weights (`meta["min_size"]`; 1 for resnets, mobilenet and our own networks). Training still runs below it (the
-    # small-image stems of `models.py`); the model summary warns (`summary.py`).
+    # its ImageNet weights (`meta["min_size"]`; 1 for resnets, mobilenet and our own networks). Training
+    # still runs below it (the small-image stems of `models.py`); the model summary warns (`summary.py`).
     min_size: int = 1
 
 
