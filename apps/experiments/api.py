@@ -1,4 +1,5 @@
-"""The experiments API: create one, read one, and its LR range test (read the latest, start one).
+"""The experiments API: create one, read one, its LR range test (read the latest, start one), and the
+summary of the network a config builds, before training.
 
 Services' refusals are raised as they are; dlstudio/api_errors.py answers them in the error shape.
 """
@@ -17,7 +18,7 @@ from dlstudio.openapi import errors
 
 from . import charts, services
 from .models import Experiment, LRFinding
-from .selectors import experiment_for, latest_lr_finding
+from .selectors import experiment_for, latest_lr_finding, model_summary_of
 
 
 class ExperimentCreateSerializer(serializers.Serializer):
@@ -27,6 +28,41 @@ class ExperimentCreateSerializer(serializers.Serializer):
                                    help_text="The training config (docs/CONFIG.md); every key optional.")
     weights_file = serializers.IntegerField(required=False, allow_null=True, default=None,
                                             help_text="A team weights file, with pretrained \"imagenet\".")
+
+
+class ModelSummaryRequestSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(help_text="A ready dataset of one of your teams: its image size, "
+                                                 "colour and classes shape the network.")
+    config = serializers.DictField(required=False, default=dict,
+                                   help_text="A training config (docs/CONFIG.md); every key optional.")
+
+
+class ModelLayerSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The module's path in the network, as in its weights (`features.conv1`).")
+    type = serializers.CharField(help_text="The module's class: Conv2d, Bottleneck, Linear, ...")
+    output_shape = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text=(
+        "What it outputs for one image: [channels, height, width] or [features]; null where the image never "
+        "got to."))
+    params = serializers.IntegerField(help_text="Its parameters, those of the modules inside it included.")
+
+
+class ModelInputSerializer(serializers.Serializer):
+    channels = serializers.IntegerField()
+    image_size = serializers.IntegerField()
+    num_classes = serializers.IntegerField()
+
+
+class ModelSummarySerializer(serializers.Serializer):
+    layers = ModelLayerSerializer(many=True)
+    total_params = serializers.IntegerField(help_text="Equals the parameter count of the network training builds.")
+    trainable_params = serializers.IntegerField(help_text=(
+        "Those that learn in the first epoch: all of them, or only the head's while freeze_backbone_epochs "
+        "holds the backbone."))
+    mult_adds = serializers.IntegerField(allow_null=True, help_text=(
+        "Multiply-adds of one image's forward pass; null when the network cannot run on the images."))
+    warnings = serializers.ListField(child=serializers.CharField(), help_text=(
+        "A sentence when the images are too small for the architecture; empty otherwise."))
+    input = ModelInputSerializer(help_text="The images and classes it was summarised for.")
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
@@ -75,6 +111,22 @@ class ExperimentCreateApi(APIView):
             config=data.validated_data["config"],
             weights_file=weights_file_for(request.user, weights_id) if weights_id is not None else None)
         return Response({"id": experiment.pk}, status=status.HTTP_201_CREATED)
+
+
+class ModelSummaryApi(APIView):
+    """Writes nothing, so viewers may ask too."""
+
+    @extend_schema(summary="The network a config builds, before training", request=ModelSummaryRequestSerializer,
+                   responses={200: ModelSummarySerializer, **errors(
+                       400, 404, _400="A config key unknown or out of range (`field`: `config.arch`), or a dataset "
+                                      "that is not ready.",
+                       _404="No such dataset in your teams.")})
+    def post(self, request):
+        data = ModelSummaryRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = dataset_for(request.user, data.validated_data["dataset"])
+        config = services.config_validate(data.validated_data["config"])
+        return Response(model_summary_of(config=config, dataset=dataset))
 
 
 class ExperimentDetailApi(APIView):

@@ -1,8 +1,13 @@
-"""Reads of experiments and their LR range tests, always scoped to the user's teams (a foreign id is a 404)."""
+"""Reads of experiments and their LR range tests, always scoped to the user's teams (a foreign id is a 404);
+and the summary of the network a config builds (before training, or a run's)."""
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, QuerySet
 from django.http import Http404
 
+from apps.datasets.selectors import number_of_classes
 from apps.teams.selectors import scoped
+from dlstudio import storage
+from workers import engine
 
 from .models import Experiment, LRFinding
 
@@ -33,3 +38,35 @@ def latest_lr_finding(experiment: Experiment) -> LRFinding | None:
 def weights_file_in_use(weights_file) -> bool:
     """True while a queued or running LR range test of an experiment reads the weights file."""
     return LRFinding.objects.filter(experiment__weights_file=weights_file, status__in=ACTIVE_FINDINGS).exists()
+
+
+def model_summary_of(*, config: dict, dataset) -> dict:
+    """The summary of the network `config` builds for `dataset`'s images (docs/ARCHITECTURE.md, "Model
+    summary"): a dataset read through the user's teams, a config validated like the experiment form's."""
+    if not dataset.is_ready:
+        raise ValidationError("That dataset is not ready yet; its image size is known once its ingest finishes.",
+                              code="dataset")
+    return _summary(config, num_classes=number_of_classes(dataset.pk), channels=dataset.channels,
+                    image_size=dataset.image_size)
+
+
+def model_summary_of_run(run) -> dict | None:
+    """The summary of the network a run trains (or trained): its config, for the images of its dataset or,
+    the dataset deleted, those its checkpoint records. None when neither is left to say."""
+    if run.dataset is not None and run.dataset.is_ready:
+        shape = {"num_classes": number_of_classes(run.dataset_id), "channels": run.dataset.channels,
+                 "image_size": run.dataset.image_size}
+    else:
+        checkpoint = run.best_checkpoint or run.last_checkpoint
+        try:
+            shape = engine.checkpoint_input(storage.absolute(checkpoint)) if checkpoint else None
+        except engine.CheckpointError:  # gone from storage, or damaged: refused unread
+            shape = None
+    return _summary(run.config, **shape) if shape else None
+
+
+def _summary(config: dict, **shape) -> dict:
+    try:
+        return engine.model_summary(config, **shape)
+    except engine.ConfigError as exc:
+        raise ValidationError(exc.message, code=f"config.{exc.field}") from None

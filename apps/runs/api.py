@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.datasets.selectors import dataset_for
-from apps.experiments.selectors import experiment_for
+from apps.experiments.selectors import experiment_for, model_summary_of_run
 from apps.teams.permissions import require_editor
 from dlstudio.openapi import errors
 from dlstudio.pagination import Pagination
@@ -110,6 +110,20 @@ class RunEvaluationApi(APIView):
         if evaluation is None:
             raise NotFound("This run has no evaluation yet; it is made when training ends.")
         return Response(EvaluationSerializer(evaluation).data)
+
+
+class RunModelApi(APIView):
+    # The answer of POST /api/experiments/summary, whose serializer names the component.
+    @extend_schema(summary="The network the run trains: layers, parameters, multiply-adds",
+                   responses={200: {"$ref": "#/components/schemas/ModelSummary"}, **errors(
+                       400, 404, _400="The run's config is no longer valid (`field` names the key).",
+                       _404="No such run in your teams, or its dataset is deleted and it left no checkpoint.")})
+    def get(self, request, run_id):
+        summary = model_summary_of_run(run_for(request.user, run_id))
+        if summary is None:
+            raise NotFound("This run's dataset is deleted and it left no checkpoint, so the size of its images "
+                           "is unknown.")
+        return Response(summary)
 
 
 class RunEvaluateApi(APIView):

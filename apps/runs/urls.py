@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/runs/<int:run_id>", api.RunDetailApi.as_view(), name="api_run"),
     path("api/runs/<int:run_id>/metrics", api.RunMetricsApi.as_view(), name="api_run_metrics"),
     path("api/runs/<int:run_id>/evaluation", api.RunEvaluationApi.as_view(), name="api_run_evaluation"),
+    path("api/runs/<int:run_id>/model", api.RunModelApi.as_view(), name="api_run_model"),
     path("api/runs/<int:run_id>/cancel", api.RunCancelApi.as_view(), name="api_run_cancel"),
     path("api/runs/<int:run_id>/evaluate", api.RunEvaluateApi.as_view(), name="api_run_evaluate"),
     path("runs/<int:run_id>/evaluate", views.run_evaluate, name="run_evaluate"),

@@ -126,6 +126,8 @@ def test_ids_in_query_strings_and_bodies_are_scoped_too(objects, signed_in, api_
     own = api.post("/api/experiments", {"name": "x", "dataset": objects.dataset.pk, "weights_file": objects.weights.pk,
                                         "config": {"pretrained": "imagenet", "arch": "resnet18"}}, format="json")
     assert own.status_code == 404
+    summary = api.post("/api/experiments/summary", {"dataset": objects.dataset.pk, "config": {}}, format="json")
+    assert summary.status_code == 404 and summary.json() == {"error": "Not found."}
     assert snapshot() == before
 
 
@@ -143,6 +145,8 @@ NOT_TEAM_WRITES = {
     "team_create": "anyone may start a team of their own",
     "team_switch": "choosing among one's own teams (checked in tests/teams)",
     "token_create": "an API token belongs to its user, not to a team",
+    "api_experiment_summary": "describes a config's network and writes nothing: viewers may ask, outsiders get 404 "
+                              "(test_ids_in_query_strings_and_bodies_are_scoped_too)",
 }
 TEAM_WRITES = [r for r in swept_routes()
                if not r.kwargs and set(r.methods) & set(ACTING) and r.name not in {**PUBLIC, **NOT_TEAM_WRITES}]

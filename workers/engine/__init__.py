@@ -29,6 +29,7 @@ _EXPORTS = {
     "TrainConfig": "train.config",
     "METRIC_KEYS": "train.metrics",
     "build_model": "train.models",
+    "model_summary": "train.summary", "checkpoint_input": "train.summary",
     "fit": "train.loop", "FitResult": "train.loop", "BatchProgress": "train.loop",
     "evaluate_checkpoint": "train.evaluation",
     "lr_range_test": "train.lr_finder", "LRRangeResult": "train.lr_finder",
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from .train.metrics import METRIC_KEYS
     from .train.models import build_model
     from .train.session import resolve_device
+    from .train.summary import checkpoint_input, model_summary
     from .train.transfer import imagenet_cache_folder, imagenet_file_names, load_imagenet_weights
 
 

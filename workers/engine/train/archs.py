@@ -25,20 +25,23 @@ class Arch:
     # maps still have a spatial layout. Empty for dlstudio's own networks, whose number of blocks
     # follows the image size: for them it is the block just before the global pooling.
     cam_layer: str = ""
+    # The smallest image side (px) the network is meant for: torchvision's published minimum input of
+    # its ImageNet weights (`meta["min_size"]`; 1 for resnets, mobilenet and our own networks). Training
+    # still runs below it (the small-image stems of `models.py`); the model summary warns (`summary.py`).
+    min_size: int = 1
 
 
 ARCHITECTURES: dict[str, Arch] = {arch.name: arch for arch in (
     Arch("smallcnn", "smallcnn", imagenet=False, first_conv="0"),
     Arch("lenet5", "lenet5", imagenet=False, first_conv="0"),
-    Arch("alexnet", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
-    Arch("vgg11_bn", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
-    Arch("vgg16", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
-    Arch("vgg16_bn", "vgg", imagenet=True, first_conv="features.0", cam_layer="features"),
+    Arch("alexnet", "vgg", imagenet=True, first_conv="features.0", cam_layer="features", min_size=63),
+    Arch("vgg11_bn", "vgg", imagenet=True, first_conv="features.0", cam_layer="features", min_size=32),
+    Arch("vgg16", "vgg", imagenet=True, first_conv="features.0", cam_layer="features", min_size=32),
+    Arch("vgg16_bn", "vgg", imagenet=True, first_conv="features.0", cam_layer="features", min_size=32),
     Arch("resnet18", "resnet", imagenet=True, first_conv="conv1", cam_layer="layer4"),
     Arch("resnet34", "resnet", imagenet=True, first_conv="conv1", cam_layer="layer4"),
     Arch("resnet50", "resnet", imagenet=True, first_conv="conv1", cam_layer="layer4"),
-    Arch("mobilenet_v3_small", "mobilenet", imagenet=True, first_conv="features.0.0",
-         cam_layer="features"),
+    Arch("mobilenet_v3_small", "mobilenet", imagenet=True, first_conv="features.0.0", cam_layer="features"),
 )}
 
 ARCHS = tuple(ARCHITECTURES)
