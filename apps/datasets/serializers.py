@@ -1,9 +1,8 @@
-import json
-
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from dlstudio import bounded_json
 from workers.engine import COLORS, LABEL_SOURCES, RESIZE_MODES
 
 from .models import Dataset
@@ -67,7 +66,9 @@ class JsonOrText(serializers.JSONField):
     def to_internal_value(self, data):
         if isinstance(data, str):
             try:
-                data = json.loads(data) if data.strip() else None
+                data = bounded_json.loads(data) if data.strip() else None
+            except bounded_json.TooDeep as exc:
+                raise serializers.ValidationError(str(exc)) from None
             except ValueError:
                 raise serializers.ValidationError("Not valid JSON.") from None
         return super().to_internal_value(data)

@@ -9,6 +9,8 @@ import json
 
 from django import forms
 
+from dlstudio import bounded_json
+
 from .models import Sweep
 from .study import METRICS
 
@@ -71,7 +73,9 @@ class SweepForm(forms.Form):
                                          '{"lr": {"log_uniform": [0.0001, 0.1]}}.')
             return cleaned
         try:
-            cleaned["parameters"] = json.loads(text)
+            cleaned["parameters"] = bounded_json.loads(text)
+        except bounded_json.TooDeep as exc:
+            self.add_error("parameters", str(exc))
         except ValueError as exc:
             self.add_error("parameters", f"The parameters are not JSON: {exc.msg} at line {exc.lineno}, "
                                          f"column {exc.colno}.")

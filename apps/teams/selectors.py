@@ -39,14 +39,16 @@ def default_team(user, slug: str | None = None) -> Team:
     else their personal one."""
     if slug:
         return team_for(user, slug)
-    teams = list(teams_for(user)[:2])
+    teams = list(teams_for(user)[:2])  # personal first
     if len(teams) == 1:
         return teams[0]
-    personal = next((team for team in teams if team.personal), None)
-    if personal is None:
+    if not teams:
+        raise ValidationError("You are in no team yet; ask a team's owner to add you, then name the team (its "
+                              "slug).", code="team")
+    if not teams[0].personal:
         raise ValidationError("You are in several teams and have no personal one; name the team (its slug).",
                               code="team")
-    return personal
+    return teams[0]
 
 
 def team_with_slug(slug: str) -> Team | None:

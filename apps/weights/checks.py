@@ -7,7 +7,6 @@ must read plain tensors from it; and they must load into the network its arch bu
 function a run uses. Every refusal is one sentence, with the code of the field it is about.
 """
 import hashlib
-import json
 import logging
 import struct
 import zipfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 
-from dlstudio import storage
+from dlstudio import bounded_json, storage
 from workers import engine
 from workers.engine import CheckpointError
 
@@ -119,8 +118,8 @@ def _is_safetensors(path: Path, head: bytes, *, shown: str) -> bool:
     with open(path, "rb") as f:
         f.seek(8)
         try:
-            header = json.loads(f.read(length))
-        except (UnicodeDecodeError, ValueError):
+            header = bounded_json.loads(f.read(length))
+        except (UnicodeDecodeError, ValueError):  # TooDeep is a ValueError too
             raise ValidationError(f"{shown} has a damaged safetensors header.", code="file") from None
     if not isinstance(header, dict):
         raise ValidationError(f"{shown} has a damaged safetensors header.", code="file")
