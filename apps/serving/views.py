@@ -11,6 +11,7 @@ from dlstudio.pictures import png_response
 from workers import engine
 
 from .explaining import filters_picture
+from .exporting import onnx_file
 from .model_card import model_card
 from .predictors import MAX_IMAGES, best_checkpoint, predictor_for
 
@@ -50,11 +51,7 @@ def run_export_checkpoint(request, run_id):
 def run_export_onnx(request, run_id):
     run = run_for(request.user, run_id)
     try:
-        checkpoint = best_checkpoint(run)
-        onnx_path = checkpoint.with_name("best.onnx")
-        # Made once per checkpoint version, then served from the run's folder.
-        if not onnx_path.is_file() or onnx_path.stat().st_mtime < checkpoint.stat().st_mtime:
-            engine.export_onnx(checkpoint, onnx_path)
+        onnx_path = onnx_file(run)
     except (ValidationError, engine.ExportUnavailable, engine.CheckpointError) as exc:
         messages.error(request, exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
         return redirect("run_detail", run_id=run.pk)

@@ -183,3 +183,56 @@ def test_viewers_may_predict_and_download(client, world, finished_run):
 def test_anonymous_is_sent_to_login(client, finished_run):
     for name in ["run_predict", "run_export_checkpoint", "run_export_onnx", "run_export_model_card"]:
         assert client.get(reverse(name, args=[finished_run.pk])).url.startswith(reverse("login"))
+
+
+def test_viewers_asking_at_once_for_the_onnx_file_get_one_export_and_the_same_whole_file(finished_run, monkeypatch):
+    import threading
+
+    import onnx
+
+    from apps.serving import exporting
+    from workers import engine
+
+    exports = []
+    real = engine.export_onnx
+    monkeypatch.setattr(exporting.engine, "export_onnx", lambda *a: exports.append(a) or real(*a))
+    barrier, answers, errors = threading.Barrier(6), [], []
+
+    def ask():
+        barrier.wait()
+        try:
+            answers.append(exporting.onnx_file(finished_run).read_bytes())
+        except Exception as exc:  # noqa: BLE001 (any failure is the test's finding)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and len(answers) == 6 and len(exports) == 1
+    assert len(set(answers)) == 1 and onnx.load_from_string(answers[0]).graph.input[0].name == "image"
+    assert not list(exporting.best_checkpoint(finished_run).parent.glob("*.partial"))
+
+
+def test_two_exports_at_once_in_one_process_both_succeed(finished_run, tmp_path):
+    import threading
+
+    from workers import engine
+
+    checkpoint, errors = predictors.best_checkpoint(finished_run), []
+    barrier = threading.Barrier(2)
+
+    def export(i):
+        barrier.wait()
+        try:
+            engine.export_onnx(checkpoint, tmp_path / f"{i}.onnx")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=export, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and (tmp_path / "0.onnx").read_bytes() == (tmp_path / "1.onnx").read_bytes()
