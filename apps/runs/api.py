@@ -70,7 +70,7 @@ class RunListApi(ListAPIView):
 class RunDetailApi(APIView):
     @extend_schema(responses={200: RunDetailSerializer, **errors(404)})
     def get(self, request, run_id):
-        return Response(run_detail(run_for(request.user, run_id)))
+        return Response(run_detail(run_for(request.user, run_id), request.user))
 
     @extend_schema(summary="Set a run's notes and tags", request=RunAnnotateSerializer,
                    responses={200: RunDetailSerializer, **errors(400, 403, 404)})
@@ -80,7 +80,7 @@ class RunDetailApi(APIView):
         data = RunAnnotateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.run_annotate(run=run, **data.validated_data)
-        return Response(run_detail(run))
+        return Response(run_detail(run, request.user))
 
 
 class RunMetricsApi(APIView):

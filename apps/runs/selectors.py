@@ -1,4 +1,7 @@
 """Reads of runs, always scoped to the user's teams (a foreign id is a 404)."""
+import re
+import sys
+import sysconfig
 from pathlib import Path
 
 from django.conf import settings
@@ -9,6 +12,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from apps.datasets.selectors import number_of_classes
+from apps.teams.permissions import can_edit
 from apps.teams.selectors import scoped
 from dlstudio import storage
 from workers.engine import METRIC_KEYS
@@ -191,3 +195,33 @@ def runs_training_now(worker_names: list[str]) -> dict[str, int]:
     rows = (Run.objects.filter(status=Run.Status.RUNNING, worker__in=worker_names, heartbeat_at__gte=horizon)
             .order_by("heartbeat_at").values_list("worker", "pk"))
     return dict(rows)  # the latest heartbeat last, so it wins if one worker somehow holds two
+
+
+def _trace_roots() -> list[tuple[str, str]]:
+    """Folder prefixes a traceback names, longest first, and what is shown instead."""
+    roots = [(str(settings.BASE_DIR), "")]
+    for key in ("purelib", "platlib"):
+        roots.append((sysconfig.get_paths()[key], "site-packages"))
+    roots.append((sysconfig.get_paths()["stdlib"], f"python{sys.version_info[0]}.{sys.version_info[1]}"))
+    return sorted({(folder.rstrip("/") + "/", shown) for folder, shown in roots}, key=lambda r: -len(r[0]))
+
+
+_FILE = re.compile(r'File "([^"]+)"')
+
+
+def traceback_for(user, run: Run) -> str:
+    """A failed run's traceback for its team's editors and owners, every file named relative to the project,
+    site-packages or the standard library; for viewers nothing: the sentence in `error` is theirs, and a
+    traceback would tell where and as whom the server runs."""
+    if not run.traceback or not can_edit(user, run.team):
+        return ""
+    roots = _trace_roots()
+
+    def relative(match: re.Match) -> str:
+        path = match.group(1)
+        for folder, shown in roots:
+            if path.startswith(folder):
+                return f'File "{shown}/{path[len(folder):]}"' if shown else f'File "{path[len(folder):]}"'
+        return f'File "{Path(path).name}"'  # anywhere else: the file's name alone
+
+    return _FILE.sub(relative, run.traceback)

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from workers.engine import METRIC_KEYS
 
 from .models import EpochMetric, Evaluation, Run, VersionEvaluation
-from .selectors import diagnosis_of, metrics_of
+from .selectors import diagnosis_of, metrics_of, traceback_for
 
 RUN_SUMMARY_FIELDS = ["id", "experiment", "dataset", "arch", "status", "attempt", "epoch", "epochs", "progress",
                       "eta_seconds", "best_epoch", "best_val_acc", "test_acc", "device", "worker", "error",
@@ -53,9 +53,12 @@ class RunEvaluateSerializer(serializers.Serializer):
 
 class RunDetailSerializer(RunSummarySerializer):
     """One run: its summary, what its curves say, and what it was trained with. The context's `metrics`:
-    its rows when the caller has already read them (the run page)."""
+    its rows when the caller has already read them (the run page); `user`: who asks."""
 
     diagnosis = serializers.SerializerMethodField()
+    traceback = serializers.SerializerMethodField(help_text="Where a failed run failed, for its team's editors "
+                                                            "and owners (paths relative to the project); empty "
+                                                            "for viewers.")
     evaluations = VersionEvaluationSerializer(many=True, read_only=True,
                                               help_text="Its best weights scored on other dataset versions.")
 
@@ -68,9 +71,12 @@ class RunDetailSerializer(RunSummarySerializer):
         metrics = self.context.get("metrics")
         return diagnosis_of(run, metrics_of(run) if metrics is None else metrics)
 
+    def get_traceback(self, run) -> str:
+        return traceback_for(self.context["user"], run)
 
-def run_detail(run: Run, metrics: list[dict] | None = None) -> dict:
-    return RunDetailSerializer(run, context={"metrics": metrics}).data
+
+def run_detail(run: Run, user, metrics: list[dict] | None = None) -> dict:
+    return RunDetailSerializer(run, context={"metrics": metrics, "user": user}).data
 
 
 # The shapes below document answers that are built from rows directly (the metrics poll is answered

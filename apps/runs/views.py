@@ -42,7 +42,7 @@ def run_list(request):
 def run_page(request, run_id):
     run = run_for(request.user, run_id)
     metrics = metrics_of(run)  # read once: the diagnosis, the figures and the page all use these rows
-    detail = run_detail(run, metrics)
+    detail = run_detail(run, request.user, metrics)
     diagnosis = detail["diagnosis"]
     evaluation = evaluation_of(run)
     figures = {

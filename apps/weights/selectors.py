@@ -54,4 +54,4 @@ def imagenet_cache() -> dict:
         names = _file_names(arch)
         found = next((name for name in names if (folder / name).is_file()), "")
         archs[arch] = {"file": names[0], "present": bool(found), "found": found}
-    return {"folder": str(folder), "archs": archs}
+    return {"folder": engine.shown_folder(folder), "archs": archs}

@@ -54,3 +54,42 @@ def test_an_upload_without_a_team_by_someone_without_a_personal_team_is_a_400(ma
                             format="multipart")
         assert response.status_code == 400, (path, response.content)
         assert "name the team" in response.json()["error"] and response.json()["field"] == "team"
+
+
+def test_a_failed_runs_traceback_is_for_editors_and_names_no_server_folder(world, finished_run, api_as, client):
+    import sysconfig
+
+    from django.conf import settings
+
+    from apps.runs.models import Run
+
+    site = sysconfig.get_paths()["purelib"]
+    trace = ("Traceback (most recent call last):\n"
+             f'  File "{settings.BASE_DIR}/apps/runs/training.py", line 150, in run_train\n'
+             f'  File "{site}/torch/nn/modules/module.py", line 1773, in _wrapped_call_impl\n'
+             f'  File "/home/someone/elsewhere/thing.py", line 3, in f\n'
+             "RuntimeError: out of memory\n")
+    Run.objects.filter(pk=finished_run.pk).update(status="failed", error="It ran out of memory.", traceback=trace)
+
+    shown = api_as(world.editor).get(f"/api/runs/{finished_run.pk}").json()["traceback"]
+    assert 'File "apps/runs/training.py"' in shown and 'File "site-packages/torch/nn/modules/module.py"' in shown
+    assert 'File "thing.py"' in shown and "RuntimeError: out of memory" in shown
+    assert str(settings.BASE_DIR) not in shown and site not in shown and "/home/" not in shown
+    assert api_as(world.viewer).get(f"/api/runs/{finished_run.pk}").json()["traceback"] == ""
+
+    client.force_login(world.viewer)
+    page = client.get(f"/runs/{finished_run.pk}/").content.decode()
+    assert "It ran out of memory." in page and "run-traceback" not in page and "module.py" not in page
+    client.force_login(world.editor)
+    assert 'File &quot;apps/runs/training.py&quot;' in client.get(f"/runs/{finished_run.pk}/").content.decode()
+
+
+def test_the_weights_cache_is_shown_below_home_not_as_the_servers_account(world, client, monkeypatch, tmp_path):
+    from pathlib import Path
+
+    monkeypatch.setenv("HOME", str(tmp_path / "serviceaccount"))
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    client.force_login(world.viewer)
+    page = client.get("/weights/").content.decode()
+    assert "~/.cache/torch/hub/checkpoints" in page and str(Path.home()) not in page

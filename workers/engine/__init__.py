@@ -35,7 +35,8 @@ _EXPORTS = {
     "lr_range_test": "train.lr_finder", "LRRangeResult": "train.lr_finder",
     "load_checkpoint": "train.checkpoint", "load_weights_file": "train.checkpoint",
     "resolve_device": "train.session",
-    **dict.fromkeys(("imagenet_cache_folder", "imagenet_file_names", "load_imagenet_weights"), "train.transfer"),
+    **dict.fromkeys(("imagenet_cache_folder", "imagenet_file_names", "load_imagenet_weights", "shown_folder"),
+                    "train.transfer"),
     # serve
     "Predictor": "serve.predictor", "set_threads": "serve.predictor",
     "export_onnx": "serve.export",
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
     from .train.models import build_model
     from .train.session import resolve_device
     from .train.summary import checkpoint_input, model_summary
-    from .train.transfer import imagenet_cache_folder, imagenet_file_names, load_imagenet_weights
+    from .train.transfer import imagenet_cache_folder, imagenet_file_names, load_imagenet_weights, shown_folder
 
 
 def __getattr__(name: str) -> Any:

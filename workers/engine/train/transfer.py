@@ -29,12 +29,21 @@ def imagenet_weights_path(arch: str, *, weights_file: str | os.PathLike | None =
             return folder / name
     raise WeightsNotFound(
         f"ImageNet weights for {arch} are not on this machine; put {names[0]} (torchvision's file) "
-        f"into {folder} or upload it as a weights file")
+        f"into {shown_folder(folder)} or upload it as a weights file")
 
 
 def imagenet_cache_folder() -> Path:
     """torchvision's own cache of downloaded weights on this machine ($TORCH_HOME/hub/checkpoints)."""
     return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def shown_folder(folder: Path) -> str:
+    """A folder as people may see it: below the home directory as `~/...`, so messages and pages do not
+    tell which account the workers run as."""
+    try:
+        return "~/" + str(folder.relative_to(Path.home()))
+    except ValueError:
+        return str(folder)
 
 
 def imagenet_file_names(arch: str) -> list[str]:
