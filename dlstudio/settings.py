@@ -121,6 +121,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dlstudio.middleware.SecurityHeadersMiddleware",
+    "dlstudio.middleware.PrivateApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dlstudio.middleware.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

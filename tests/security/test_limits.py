@@ -93,3 +93,13 @@ def test_the_weights_cache_is_shown_below_home_not_as_the_servers_account(world,
     client.force_login(world.viewer)
     page = client.get("/weights/").content.decode()
     assert "~/.cache/torch/hub/checkpoints" in page and str(Path.home()) not in page
+
+
+def test_api_answers_are_private_and_vary_by_account(world, api_as, client, finished_run):
+    for response in (api_as(world.viewer).get(f"/api/runs/{finished_run.pk}"), api_as(world.viewer).get("/api/runs"),
+                     api_as(world.outsider).get(f"/api/runs/{finished_run.pk}"), api_as(None).get("/api/teams")):
+        assert response["Cache-Control"] == "private, no-store", response.status_code
+        assert {"Authorization", "Cookie"} <= {v.strip() for v in response["Vary"].split(",")}
+    client.force_login(world.viewer)
+    response = client.get(f"/api/runs/{finished_run.pk}")
+    assert response["Cache-Control"] == "private, no-store" and "Cookie" in response["Vary"]
