@@ -270,6 +270,7 @@ REST_FRAMEWORK = {
         "user": envrate("DLSTUDIO_API_RATE", "3000/min"),
         "poll": envrate("DLSTUDIO_POLL_RATE", "6000/min"),
         "predict": envrate("DLSTUDIO_PREDICT_RATE", "30000/min"),
+        "inspect": envrate("DLSTUDIO_INSPECT_RATE", "600/min"),
         "anon": envrate("DLSTUDIO_ANON_RATE", "300/min"),
     },
     # Behind a reverse proxy that appends the client's address to X-Forwarded-For: how many proxies.

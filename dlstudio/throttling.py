@@ -8,6 +8,9 @@ Scopes (rates in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], each from th
     process's own memory: predicting must stay a matter of milliseconds and must not need Redis
     (issue 6; bench/predict.py sends 469 requests/s from one user), so its ceiling is per process
     and only stops a runaway loop;
+  - `inspect`: what costs a network's build or a backward pass, explain, activations and model
+    summaries (DLSTUDIO_INSPECT_RATE, 600/min): a heavy network's heatmap takes a good part of a
+    second of a core, and the misclassified gallery asks for up to 120 at once;
   - `anon`: requests without credentials, per address (DLSTUDIO_ANON_RATE, 300/min): the health check
     and POST /api/auth/token (which the sign-in throttle guards as well).
 
@@ -31,7 +34,9 @@ log = logging.getLogger(__name__)
 FALLBACK_SECONDS = 30
 # Which endpoints count under which scope (URL names); all others count under `user`.
 POLL_VIEWS = {"api_run", "api_run_metrics", "api_dataset", "api_lr_finder"}
-SCOPE_OF_VIEW = {"api_run_predict": "predict"}
+SCOPE_OF_VIEW = {"api_run_predict": "predict",
+                 **dict.fromkeys(("api_run_explain", "api_run_explain_image", "api_run_activations",
+                                  "api_experiment_summary", "api_run_model"), "inspect")}
 LOCAL_SCOPES = {"predict"}
 
 _shared_down_until = 0.0
