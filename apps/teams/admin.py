@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiToken, Membership, Team
+from .models import ApiToken, Invitation, Membership, Team
 
 
 class MembershipInline(admin.TabularInline):
@@ -28,3 +28,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "prefix", "created", "last_used"]
     search_fields = ["name", "user__username", "prefix"]
     readonly_fields = ["prefix", "digest", "created", "last_used"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["team", "username", "role", "status", "invited_by", "created"]
+    list_filter = ["status", "role"]
+    search_fields = ["team__name", "username"]
+    raw_id_fields = ["team", "user", "invited_by"]

@@ -4,7 +4,8 @@ from .models import Membership
 
 
 class MemberAddForm(forms.Form):
-    username = forms.CharField(max_length=150, help_text="The account must exist already.")
+    username = forms.CharField(max_length=150, help_text="They join when they accept the invitation on their home "
+                                                         "page; until then nothing of theirs changes.")
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.EDITOR,
                              help_text="Viewers read; editors upload and train; owners also manage members.")
 

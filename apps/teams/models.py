@@ -58,3 +58,40 @@ class ApiToken(models.Model):
     @staticmethod
     def digest_of(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Invitation(models.Model):
+    """An owner's offer of a role in a team; the person becomes a member only by accepting it.
+
+    `username` is what the owner typed. `user` is that account when one exists, and empty when none
+    does: such an invitation answers the owner exactly like any other and is never shown to anyone
+    as theirs, so inviting does not tell whether a username exists.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="invitations")
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.EDITOR)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="invitations_sent")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created = models.DateTimeField(auto_now_add=True)
+    answered = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], condition=models.Q(status="pending"),
+                                    name="one_pending_invitation_per_team_and_user"),
+            models.UniqueConstraint(fields=["team", "username"], condition=models.Q(status="pending"),
+                                    name="one_pending_invitation_per_team_and_username"),
+        ]
+        ordering = ["-created", "-pk"]
+
+    def __str__(self):
+        return f"{self.username} to {self.team} ({self.role}, {self.status})"

@@ -37,3 +37,10 @@ def require_editor(user, team) -> str:
 
 def require_owner(user, team) -> str:
     return require_role(user, team, Membership.Role.OWNER)
+
+
+def require_invitee(user, invitation) -> None:
+    """Only the person invited answers an invitation. Members of its team see it (invitation_for), so
+    to them this is a 403; to anyone else it was already a 404."""
+    if invitation.user_id is None or invitation.user_id != user.pk:
+        raise PermissionDenied("This invitation is for someone else; only they can accept or decline it.")

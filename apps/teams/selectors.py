@@ -4,10 +4,11 @@ Every later app scopes its querysets with `scoped(qs, user)`, so a cross-team id
 found (404), exactly like an id that does not exist.
 """
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from .models import ApiToken, Membership, Team
+from .models import ApiToken, Invitation, Membership, Team
+from .names import fold
 
 
 def scoped(queryset: QuerySet, user, *, team_field: str = "team") -> QuerySet:
@@ -18,12 +19,21 @@ def scoped(queryset: QuerySet, user, *, team_field: str = "team") -> QuerySet:
 
 
 def teams_for(user) -> QuerySet[Team]:
-    """The user's teams, personal first, each annotated with the user's `role` in it."""
+    """The user's teams, personal first, each annotated with the user's `role` in it and its `owner_name`."""
     if not user.is_authenticated:
         return Team.objects.none()
     role = Membership.objects.filter(team=OuterRef("pk"), user=user).values("role")[:1]
     return (Team.objects.filter(memberships__user=user)
-            .annotate(role=Subquery(role)).order_by("-personal", "name"))
+            .annotate(role=Subquery(role), owner_name=_first_owner_name())
+            .order_by("-personal", "name"))
+
+
+def _first_owner_name(team_ref: str = "pk"):
+    """The username of a team's longest-standing owner: who the team menu names beside the team, so
+    that two teams called alike are told apart by whose they are."""
+    owners = (Membership.objects.filter(team=OuterRef(team_ref), role=Membership.Role.OWNER)
+              .order_by("created", "pk").values("user__username")[:1])
+    return Subquery(owners)
 
 
 def team_for(user, slug: str) -> Team:
@@ -75,3 +85,46 @@ def membership_in(team: Team, membership_id: int) -> Membership:
 
 def tokens_for(user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user)
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+def _invitations_with_team():
+    return (Invitation.objects.select_related("team", "invited_by")
+            .annotate(owner_name=_first_owner_name("team")))
+
+
+def invitations_for(user) -> list[Invitation]:
+    """The pending invitations addressed to `user`, newest first. Each carries `owner_name` and
+    `looks_like`: the name of one of the user's own teams that reads the same, else None."""
+    if not user.is_authenticated:
+        return []
+    invitations = list(_invitations_with_team().filter(user=user, status=Invitation.Status.PENDING))
+    if invitations:
+        mine = {fold(team.name): team.name for team in teams_for(user)}
+        for invitation in invitations:
+            invitation.looks_like = mine.get(fold(invitation.team.name))
+    return invitations
+
+
+def invitation_for(user, invitation_id: int) -> Invitation:
+    """An invitation the user may see: one addressed to them, or one of a team they are in (whose
+    members see its pending invitations). Anyone else gets 404, as if it did not exist."""
+    if not user.is_authenticated:
+        raise Http404("Not found.")
+    invitation = (_invitations_with_team().filter(pk=invitation_id)
+                  .filter(Q(user=user) | Q(team__memberships__user=user)).distinct().first())
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation
+
+
+def pending_invitations_of(team: Team) -> QuerySet[Invitation]:
+    return team.invitations.filter(status=Invitation.Status.PENDING).select_related("invited_by")
+
+
+def pending_invitation_in(team: Team, invitation_id: int) -> Invitation:
+    invitation = pending_invitations_of(team).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation

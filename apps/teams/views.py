@@ -12,8 +12,10 @@ from . import login_throttle, services
 from .forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamSwitchForm, TokenCreateForm
 from .middleware import SESSION_KEY
 from .models import Membership
-from .permissions import has_role, require_owner
-from .selectors import memberships_of, membership_in, team_for, tokens_for
+from .permissions import has_role, require_invitee, require_owner
+from .selectors import (
+    invitation_for, membership_in, memberships_of, pending_invitation_in, pending_invitations_of, team_for, tokens_for,
+)
 
 
 class LoginView(auth_views.LoginView):
@@ -56,6 +58,7 @@ def team_detail(request, slug):
         "is_owner": is_owner,
         "add_form": MemberAddForm() if is_owner else None,
         "roles": Membership.Role.choices,
+        "invitations": pending_invitations_of(team),
     })
 
 
@@ -66,7 +69,11 @@ def team_create(request):
     if not form.is_valid():
         messages.error(request, "A team needs a name.")
         return redirect("team_current")
-    team = services.team_create(name=form.cleaned_data["name"], owner=request.user)
+    try:
+        team = services.team_create(name=form.cleaned_data["name"], owner=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("team_current")
     request.session[SESSION_KEY] = team.slug
     messages.success(request, f"Created {team.name}; you are its owner.")
     return redirect("team_detail", slug=team.slug)
@@ -80,14 +87,55 @@ def member_add(request, slug):
     form = MemberAddForm(request.POST)
     if form.is_valid():
         try:
-            membership = services.member_add(team=team, **form.cleaned_data)
+            invitation = services.invitation_create(team=team, invited_by=request.user, **form.cleaned_data)
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
         else:
-            messages.success(request, f"Added {membership.user.username} as {membership.get_role_display().lower()}.")
+            # The same sentence whether or not the account exists (models.Invitation says why).
+            messages.success(request, services.invited_sentence(invitation))
     else:
-        messages.error(request, "Give a username and a role to add a member.")
+        messages.error(request, "Give a username and a role to invite a member.")
     return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+@require_POST
+def invitation_withdraw(request, slug, invitation_id):
+    team = team_for(request.user, slug)
+    require_owner(request.user, team)
+    invitation = pending_invitation_in(team, invitation_id)
+    services.invitation_withdraw(invitation=invitation)
+    messages.success(request, f"Withdrew the invitation of {invitation.username}.")
+    return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+@require_POST
+def invitation_accept(request, invitation_id):
+    invitation = invitation_for(request.user, invitation_id)
+    require_invitee(request.user, invitation)
+    try:
+        membership = services.invitation_accept(invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"You joined {invitation.team.name} (owned by {invitation.owner_name}) as "
+                                  f"{membership.get_role_display().lower()}; choose it in the team menu to work in it.")
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def invitation_decline(request, invitation_id):
+    invitation = invitation_for(request.user, invitation_id)
+    require_invitee(request.user, invitation)
+    try:
+        services.invitation_decline(invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.info(request, f"Declined the invitation to {invitation.team.name}.")
+    return redirect("home")
 
 
 @login_required

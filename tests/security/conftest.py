@@ -31,7 +31,19 @@ OBJECT_KWARGS = {
     "run_id": lambda o: o.run.pk,                  # a finished run: checkpoint, evaluation, metrics
     "weights_id": lambda o: o.weights.pk,
     "sweep_id": lambda o: o.sweep.pk,              # a finished sweep whose one trial is the run
+    "invitation_id": lambda o: pending_invitation(o).pk,
 }
+
+
+def pending_invitation(objects):
+    """A pending invitation of the team, addressed to its owner: she may answer it, the viewer (a member
+    who is not the one invited) gets 403, the outsider 404. Made on first use, inside the test."""
+    from apps.teams.models import Invitation
+
+    invitation, _ = Invitation.objects.get_or_create(
+        team=objects.team, username=objects.owner.username, status=Invitation.Status.PENDING,
+        defaults={"user": objects.owner, "role": "editor", "invited_by": objects.owner})
+    return invitation
 
 
 def kwarg_values(objects) -> dict:

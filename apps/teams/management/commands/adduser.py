@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.teams.models import Membership
@@ -17,7 +18,11 @@ class Command(BaseCommand):
     def handle(self, *args, username, password, team, role, **options):
         if not username.strip() or not password:
             raise CommandError("Give a username and a non-empty password.")
-        user, team_obj, created = user_upsert(username=username.strip(), password=password, team_slug=team, role=role)
+        try:
+            user, team_obj, created = user_upsert(username=username.strip(), password=password, team_slug=team,
+                                                  role=role)
+        except ValidationError as exc:
+            raise CommandError(exc.messages[0]) from exc
         role_now = team_obj.memberships.get(user=user).role
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} user {user.username}: {role_now} of team {team_obj.slug}.")
