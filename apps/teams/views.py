@@ -13,7 +13,7 @@ from .forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamSwitchForm
 from .middleware import SESSION_KEY
 from .models import Membership
 from .permissions import has_role, require_owner
-from .selectors import memberships_of, membership_in, team_for, tokens_for
+from .selectors import memberships_of, membership_in, team_for, team_usage, tokens_for
 
 
 class LoginView(auth_views.LoginView):
@@ -56,6 +56,7 @@ def team_detail(request, slug):
         "is_owner": is_owner,
         "add_form": MemberAddForm() if is_owner else None,
         "roles": Membership.Role.choices,
+        "usage": team_usage(team),
     })
 
 
