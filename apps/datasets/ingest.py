@@ -58,8 +58,8 @@ def room_for(path: Path, *, team, options: dict, upload_bytes: int, parent: Data
     usage, adding = team_usage(team), estimate.bytes + upload_bytes
     if usage.over_by(adding, already=already):
         raise IngestError(usage.refusal(estimate.bytes, what="This upload would make a pack of", already=already,
-                                        change="delete datasets, runs or weights files, or choose a smaller "
-                                               "image_size"), field="archive")
+                                        change="delete datasets, runs or weights files" + (
+                                            "" if parent else ", or choose a smaller image_size")), field="archive")
     return adding
 
 

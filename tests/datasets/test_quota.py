@@ -2,6 +2,7 @@
 headers before anything is decoded, refused with a sentence when it would not fit, and counted once
 stored."""
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.datasets.ingest import dataset_ingest
 from apps.datasets.models import Dataset
@@ -117,3 +118,16 @@ def test_the_team_page_shows_usage_by_kind(world, client, settings):
     page = client.get(f"/teams/{world.team.slug}/").content.decode()
     assert '<strong id="storage-used">750 MB</strong> of <span id="storage-quota">2.0 GB</span>' in page
     assert 'class="usage-datasets" style="width: 25.0%"' in page and "Weights: 250 MB" in page
+
+
+def test_a_version_adding_images_past_the_quota_is_refused(world, api_as, ready_dataset, settings):
+    settings.TEAM_QUOTA_GB = 1
+    Dataset.objects.create(team=world.team, name="big", status="ready", bytes=10**9 - ready_dataset.bytes - 1000)
+    response = api_as(world.owner).post(f"/api/datasets/{ready_dataset.pk}/versions", {
+        "archive": SimpleUploadedFile("more.zip", zip_bytes(class_entries(per_class=5)))}, format="multipart")
+    assert response.status_code == 400 and response.json()["field"] == "archive"
+    assert response.json()["error"] == (
+        "This upload would make a pack of about 77 KB; the team uses 1.0 GB of its 1.0 GB storage quota "
+        "(DLSTUDIO_TEAM_QUOTA_GB); delete datasets, runs or weights files, or ask an administrator to raise the "
+        "quota.")
+    assert not ready_dataset.children.exists()
