@@ -216,6 +216,9 @@ LOGIN_FAILURES_ALLOWED = envint("DLSTUDIO_LOGIN_FAILURES", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = envint("DLSTUDIO_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
 
 MAX_UPLOAD_MB = envint("DLSTUDIO_MAX_UPLOAD_MB", 4096, minimum=1)
+# What a team's datasets, checkpoints and weights files may take on the data disk together, in GB (10^9
+# bytes); an upload or a checkpoint past it is refused (teams.selectors.team_usage).
+TEAM_QUOTA_GB = envint("DLSTUDIO_TEAM_QUOTA_GB", 200, minimum=1)
 # Uploads above this go to a temporary file on disk, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")

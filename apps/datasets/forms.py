@@ -24,6 +24,8 @@ HELP = {
     "seed": "Makes the random split repeatable.",
     "labels": "Where each image's class comes from. Detect picks labels.csv when the archive has one, else class "
               "folders, else the file names' leading letters (Kaggle's Dogs vs Cats: train/cat.0.jpg).",
+    "allow_upscale": "Tick to accept an image size more than 4 times the largest image's side; enlarging tiny "
+                     "images makes a large pack and adds no detail.",
 }
 
 
@@ -41,6 +43,8 @@ class DatasetUploadForm(forms.Form):
     seed = forms.IntegerField(initial=0, min_value=0, help_text=HELP["seed"])
     # Not required: a client that sends none gets the contract's default, class folders.
     labels = forms.ChoiceField(choices=LABEL_CHOICES, initial="auto", required=False, help_text=HELP["labels"])
+    allow_upscale = forms.BooleanField(required=False, label="Enlarge small images",
+                                       help_text=HELP["allow_upscale"])
 
 
 class DatasetVersionForm(forms.Form):

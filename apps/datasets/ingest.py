@@ -12,8 +12,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import os
+from pathlib import Path
+
+from apps.teams.selectors import team_usage
 from dlstudio import jobs, storage
-from workers.engine import IngestError, Limits, PackOptions, build_pack, derive_pack, open_pack
+from workers.engine import (
+    IngestError, Limits, PackOptions, build_pack, derive_pack, estimate_pack, open_pack, upscale_sentence,
+)
 
 from .models import Dataset, DatasetClass, Image
 
@@ -31,6 +37,41 @@ def upload_limits() -> Limits:
     return Limits(max_total_bytes=max(max_bytes * 4, 2**30))
 
 
+def room_for(path: Path, *, team, options: dict, upload_bytes: int, parent: Dataset | None = None,
+             headers: int | None, already: int = 0) -> int:
+    """The bytes the upload at `path` will take (its pack, estimated from the listing, and the upload
+    itself until the ingest ends); raises IngestError (`field` set) when its images would be enlarged far
+    beyond their size without `allow_upscale`, or when the team's quota has no room for it.
+
+    `headers`: how many images' headers to read for the upscale check (None: all). `already`: what the
+    team's usage already counts for this upload (its reservation, in the ingest job)."""
+    if parent is not None:  # a version's added images take its parent's size and channels
+        estimate = estimate_pack(path, image_size=parent.image_size, channels=parent.channels,
+                                 limits=upload_limits(), headers=0)
+    else:
+        upscale_matters = options.get("image_size") and not options.get("allow_upscale")
+        estimate = estimate_pack(path, image_size=options.get("image_size"), color=options.get("color", "auto"),
+                                 limits=upload_limits(), headers=headers if upscale_matters else 0)
+        refusal = upscale_matters and upscale_sentence(estimate, options["image_size"])
+        if refusal:
+            raise IngestError(refusal, field="image_size")
+    usage, adding = team_usage(team), estimate.bytes + upload_bytes
+    if usage.over_by(adding, already=already):
+        raise IngestError(usage.refusal(estimate.bytes, what="This upload would make a pack of", already=already,
+                                        change="delete datasets, runs or weights files" + (
+                                            "" if parent else ", or choose a smaller image_size")), field="archive")
+    return adding
+
+
+def own_bytes(pack: Path, parent: Path | None = None) -> int:
+    """The bytes of the files of `pack` that are not hard links to those of the `parent` pack (a version's
+    shared segments are counted once, by the version that wrote them)."""
+    def stats(folder):
+        return [os.lstat(os.path.join(root, name)) for root, _, names in os.walk(folder) for name in names]
+    shared = {(s.st_dev, s.st_ino) for s in stats(parent)} if parent else set()
+    return sum(s.st_size for s in stats(pack) if (s.st_dev, s.st_ino) not in shared)
+
+
 def dataset_ingest(*, dataset_id: int) -> None:
     """Decode the upload into a pack and record it; any failure leaves a `failed` dataset, no files."""
     lease = jobs.claim(Dataset, dataset_id, where={"status": Dataset.Status.INGESTING, "progress": 0.0},
@@ -43,6 +84,7 @@ def dataset_ingest(*, dataset_id: int) -> None:
     started = time.monotonic()
     try:
         with jobs.working(f"dataset-{dataset_id}", lease):
+            _recheck_room(dataset)
             report = _pack(dataset, pack_relative,
                            on_progress=lambda fraction: lease.update(progress=max(0.001, min(fraction, 0.99))))
             _record(dataset, lease, report, pack_relative, seconds=time.monotonic() - started)
@@ -51,11 +93,19 @@ def dataset_ingest(*, dataset_id: int) -> None:
     except Exception as exc:
         storage.remove(pack_relative)
         storage.remove(pack_relative + ".partial")  # the writer removes its own; this is for one that could not
-        lease.update(status=Dataset.Status.FAILED, upload_path="", error=jobs.failure_sentence(
+        lease.update(status=Dataset.Status.FAILED, upload_path="", bytes=0, error=jobs.failure_sentence(
             exc, doing="Ingest", subject="the ingest", again="upload the archive again"))
     finally:
         if dataset.upload_path:
             storage.remove(dataset.upload_path)
+
+
+def _recheck_room(dataset: Dataset) -> None:
+    """The upload's checks again, on every image's header this time, and against the quota as it is now
+    (another upload may have been accepted meanwhile)."""
+    if dataset.upload_path:
+        room_for(storage.absolute(dataset.upload_path), team=dataset.team, options=dataset.options,
+                 upload_bytes=dataset.upload_bytes, parent=dataset.parent, headers=None, already=dataset.bytes)
 
 
 def _pack(dataset: Dataset, pack_relative: str, *, on_progress):
@@ -88,5 +138,11 @@ def _record(dataset: Dataset, lease: jobs.Lease, report, pack_relative: str, *, 
     if not lease.update(status=Dataset.Status.READY, progress=1.0, error="", pack_path=pack_relative,
                         num_images=report.num_images, image_size=report.image_size, channels=report.channels,
                         health={**report.health, "decoded": report.decoded}, original_sizes=report.original_sizes,
-                        ingest_seconds=round(seconds, 2), upload_path="", content_hash=report.content_hash):
+                        ingest_seconds=round(seconds, 2), upload_path="", content_hash=report.content_hash,
+                        bytes=own_bytes(Path(report.pack_path), _parent_pack(dataset))):
         raise _Abandoned()  # rolls back the rows above
+
+
+def _parent_pack(dataset: Dataset) -> Path | None:
+    parent = dataset.parent
+    return storage.absolute(parent.pack_path) if parent is not None and parent.pack_path else None

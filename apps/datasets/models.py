@@ -47,6 +47,10 @@ class Dataset(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     # SHA-256 over the sorted (image hash, class, split) rows: equal data, equal hash. Empty until ready.
     content_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # What it takes on the data disk, for the team's quota: while ingesting, the upload plus the pack it is
+    # estimated to make (a reservation); once ready, the pack's own files (a version's segments hard-linked
+    # from its parent are counted once, by the parent); 0 once failed.
+    bytes = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -24,6 +24,9 @@ class DatasetOptionsSerializer(serializers.Serializer):
     labels = serializers.ChoiceField(choices=LABEL_CHOICES, default="folders",
                                      help_text="Where each image's class comes from: class folders, the file name "
                                                "(cat.0.jpg), labels.csv, or auto (detected from the listing).")
+    allow_upscale = serializers.BooleanField(
+        default=False, help_text="Confirms an image_size more than 4 times the largest image's side: without it "
+                                 "such an upload is refused (enlarging tiny images makes a huge pack, no detail).")
 
     def validate(self, attrs):
         if attrs["val_fraction"] + attrs["test_fraction"] >= 0.95:

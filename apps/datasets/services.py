@@ -17,11 +17,16 @@ from dlstudio import storage
 from workers import broker
 from workers.engine import IngestError, check_changes, sniff_archive
 
+from .ingest import room_for
 from .models import Dataset
 
 log = logging.getLogger(__name__)
 
 INGEST_TASK = "datasets.ingest"
+# A compressed tar is listed only by inflating it: larger ones are checked by the ingest job alone.
+LISTED_IN_REQUEST_MAX_BYTES = 64 * 2**20
+# Images whose headers the request reads for the upscale check; the ingest job reads them all.
+HEADERS_READ_IN_REQUEST = 500
 # Where Django writes an upload of more than 2 MB while it arrives (settings.FILE_UPLOAD_TEMP_DIR).
 TEMPORARY_UPLOADS = "tmp"
 INGEST_LOST_SENTENCE = ("The ingest stopped: its worker was killed or ran out of memory while decoding this "
@@ -58,16 +63,33 @@ def dataset_create(*, team, user, name: str, upload=None, source_path: Path | No
         size, shown_name = storage.absolute(relative).stat().st_size, Path(source_path).name
     try:
         try:
-            sniff_archive(storage.absolute(relative))
+            kind = sniff_archive(storage.absolute(relative))
         except IngestError as exc:
             raise ValidationError(str(exc), code="archive") from None
+        reserved = _room(relative, kind, size, team=team, options=options)
         dataset = Dataset.objects.create(team=team, created_by=user, name=name.strip(), options=options,
-                                         upload_path=relative, upload_name=shown_name[:300], upload_bytes=size)
+                                         upload_path=relative, upload_name=shown_name[:300], upload_bytes=size,
+                                         bytes=reserved)
     except BaseException:
         storage.remove(relative)
         raise
     broker.send_on_commit(INGEST_TASK, dataset.pk)
     return dataset
+
+
+def _room(relative: str, kind: str, size: int, *, team, options: dict, parent: Dataset | None = None) -> int:
+    """What the upload reserves of the team's quota (`ingest.room_for`, on a sample of headers); a refusal
+    is a ValidationError naming the field. An archive the listing cannot read is left to the ingest job,
+    which says why in the dataset's error, as it always has."""
+    if kind.startswith("tar.") and size > LISTED_IN_REQUEST_MAX_BYTES:
+        return size
+    try:
+        return room_for(storage.absolute(relative), team=team, options=options, upload_bytes=size, parent=parent,
+                        headers=HEADERS_READ_IN_REQUEST)
+    except IngestError as exc:
+        if exc.field:
+            raise ValidationError(str(exc), code=exc.field) from None
+        return size
 
 
 def _parsed_changes(parent: Dataset, exclude, relabel) -> dict:
@@ -98,11 +120,13 @@ def dataset_version_create(*, parent: Dataset, user, upload=None, exclude=None, 
         relative, size = _store_upload(upload)
         shown_name = getattr(upload, "name", "") or "upload"
     try:
+        reserved = 0
         if relative:
             try:
-                sniff_archive(storage.absolute(relative))
+                kind = sniff_archive(storage.absolute(relative))
             except IngestError as exc:
                 raise ValidationError(str(exc), code="archive") from None
+            reserved = _room(relative, kind, size, team=parent.team, options=parent.options, parent=parent)
         with transaction.atomic():
             root_id = parent.root_id or parent.pk
             Dataset.objects.select_for_update().filter(pk=root_id).first()  # numbers one version at a time
@@ -110,7 +134,7 @@ def dataset_version_create(*, parent: Dataset, user, upload=None, exclude=None, 
             dataset = Dataset.objects.create(
                 team=parent.team, created_by=user, name=parent.name, options={**parent.options, "labels": labels},
                 upload_path=relative, upload_name=shown_name[:300], upload_bytes=size, parent=parent,
-                root_id=root_id, version=(latest or parent.version) + 1, changes=changes)
+                root_id=root_id, version=(latest or parent.version) + 1, changes=changes, bytes=reserved)
     except BaseException:
         if relative:
             storage.remove(relative)
@@ -142,7 +166,7 @@ def datasets_reap(*, now=None) -> int:
     for dataset in silent.only("pk", "heartbeat_at", "upload_path"):
         if Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.INGESTING,
                                   heartbeat_at=dataset.heartbeat_at).update(
-                status=Dataset.Status.FAILED, error=INGEST_LOST_SENTENCE, upload_path=""):
+                status=Dataset.Status.FAILED, error=INGEST_LOST_SENTENCE, upload_path="", bytes=0):
             log.warning("dataset %s: its ingest worker went silent; failed", dataset.pk)
             for path in [dataset.upload_path, *storage.packs_of(dataset.pk)]:
                 storage.remove(path)

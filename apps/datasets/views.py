@@ -52,7 +52,7 @@ def dataset_upload(request):
                 dataset = services.dataset_create(team=request.team, user=request.user, name=name,
                                                   upload=archive, options=options.validated_data)
             except ValidationError as exc:
-                form.add_error("archive", exc.messages[0])
+                form.add_error(exc.code if exc.code in form.fields else "archive", exc.messages[0])
             else:
                 return redirect("dataset_detail", dataset_id=dataset.pk)
         else:

@@ -61,6 +61,8 @@ class Run(models.Model):
     # of `best_epoch` (named in the same write that records that epoch).
     last_checkpoint = models.CharField(max_length=300, blank=True)
     best_checkpoint = models.CharField(max_length=300, blank=True)
+    # The bytes of the checkpoints the row names, for the team's quota (written with them).
+    checkpoint_bytes = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
 

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.experiments.services import config_validate
+from apps.teams.selectors import team_usage
 from dlstudio import jobs, storage
 from workers import broker
 
@@ -38,6 +39,7 @@ def run_start(*, experiment, user, overrides: dict | None = None, sweep=None, tr
     if dataset is None or not dataset.is_ready:
         raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.",
                               code="dataset")
+    _check_room(experiment.team)
     parent = starting_run(user, config)
     weights_file = experiment.weights_file if config.get("pretrained") == "imagenet" else None
     run = Run.objects.create(experiment=experiment, team=experiment.team, dataset=dataset, created_by=user,
@@ -48,6 +50,15 @@ def run_start(*, experiment, user, overrides: dict | None = None, sweep=None, tr
     Run.objects.filter(pk=run.pk).update(checkpoint_dir=run.checkpoint_dir)
     broker.send_on_commit(TRAIN_TASK, run.pk)
     return run
+
+
+def _check_room(team) -> None:
+    """A team already at its storage quota starts no run: its first checkpoint would fail it (the training
+    job checks each epoch's checkpoints against the quota, `training.Tracker.room_for`)."""
+    usage = team_usage(team)
+    if usage.total >= usage.quota:
+        raise ValidationError(f"This run could not save a checkpoint: {usage.summary()}; delete datasets, runs or "
+                              "weights files first, or ask an administrator to raise the quota.", code="storage")
 
 
 def run_cancel(*, run: Run) -> Run:

@@ -27,6 +27,7 @@ from dlstudio.version import code_version
 from workers import engine
 
 from apps.sweeps.selectors import trial_should_prune
+from apps.teams.selectors import team_usage
 from workers import broker
 
 from .models import EpochMetric, Evaluation, Run
@@ -76,6 +77,7 @@ class Tracker:
     def __init__(self, run: Run, lease: jobs.Lease, claim: str):
         self.run, self.lease, self.claim = run, lease, claim
         self.named = {run.last_checkpoint, run.best_checkpoint} - {""}  # what the row names now
+        self.checkpoint_bytes = run.checkpoint_bytes  # theirs, counted in the team's usage
         self.stop_reason: str | None = None
         self._last = time.monotonic()
         self._started, self._start_fraction = time.monotonic(), None
@@ -111,6 +113,8 @@ class Tracker:
         pruned = self.run.sweep_id is not None and trial_should_prune(self.run, metrics)
         if pruned:
             fields["pruned"] = True
+        fields["checkpoint_bytes"] = self.room_for(fields["last_checkpoint"],
+                                                   fields.get("best_checkpoint") or self.best_named())
         # By epoch number: an epoch trained again after a crash replaces its own row.
         if self.lease.write(lambda: EpochMetric.objects.update_or_create(
                 run_id=self.run.pk, epoch=metrics["epoch"], defaults={**metrics, "attempt": self.run.attempt}),
@@ -120,6 +124,18 @@ class Tracker:
             self.named = now_named
             return pruned
         return False
+
+    def room_for(self, *files) -> int:
+        """The bytes of the checkpoints the row is about to name; raises CheckpointError (the run fails with
+        it, and the files it does not name go) when they would take the team past its storage quota."""
+        size = sum(storage.absolute(name).stat().st_size for name in set(files) - {None, ""})
+        usage = team_usage(self.run.team)
+        if usage.over_by(size, already=self.checkpoint_bytes):
+            raise engine.CheckpointError(usage.refusal(
+                size, what="This run's checkpoints would take", already=self.checkpoint_bytes,
+                change="delete datasets, runs or weights files of the team, or train a smaller model"))
+        self.checkpoint_bytes = size
+        return size
 
     def best_named(self) -> str | None:
         return next((name for name in self.named if Path(name).name.startswith("best")), None)

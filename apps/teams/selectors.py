@@ -3,9 +3,14 @@
 Every later app scopes its querysets with `scoped(qs, user)`, so a cross-team id is simply not
 found (404), exactly like an id that does not exist.
 """
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
+
+from workers.engine import size_words
 
 from .models import ApiToken, Invitation, Membership, Team
 from .names import fold
@@ -128,3 +133,53 @@ def pending_invitation_in(team: Team, invitation_id: int) -> Invitation:
     if invitation is None:
         raise Http404("No such invitation.")
     return invitation
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a team's files take on the data disk, from the sizes its rows record (docs/RELIABILITY.md)."""
+
+    datasets: int
+    checkpoints: int
+    weights: int
+    quota: int
+
+    @property
+    def total(self) -> int:
+        return self.datasets + self.checkpoints + self.weights
+
+    @property
+    def percent(self) -> float:
+        return min(100.0, 100.0 * self.total / self.quota) if self.quota else 100.0
+
+    def over_by(self, adding: int, *, already: int = 0) -> bool:
+        """True when `adding` bytes more (in place of `already`, counted now) would pass the quota."""
+        return self.total - already + adding > self.quota
+
+    def refusal(self, adding: int, *, what: str, already: int = 0, change: str) -> str:
+        """The sentence for `what` ("This upload would make a pack of") refused at `adding` bytes."""
+        return (f"{what} about {size_words(adding)}; {self.summary(already=already)}; {change}, or ask an "
+                "administrator to raise the quota.")
+
+    def kinds(self) -> list[dict]:
+        """For the team page's bar: each kind's bytes, in words, and its share of the quota in percent."""
+        return [{"name": name, "bytes": n, "words": size_words(n),
+                 "percent": round(min(100.0, 100.0 * n / self.quota), 2) if self.quota else 0.0}
+                for name, n in (("datasets", self.datasets), ("checkpoints", self.checkpoints),
+                                ("weights", self.weights))]
+
+    def words(self) -> dict:
+        return {"total": size_words(self.total), "quota": size_words(self.quota), "percent": round(self.percent, 1)}
+
+    def summary(self, *, already: int = 0) -> str:
+        return (f"the team uses {size_words(self.total - already)} of its {size_words(self.quota)} storage quota "
+                "(DLSTUDIO_TEAM_QUOTA_GB)")
+
+
+def team_usage(team: Team) -> Usage:
+    """Three sums over the team's rows (datasets' `bytes`, runs' `checkpoint_bytes`, weights files' `size`),
+    never a walk of the disk: cheap enough for every upload and every checkpoint."""
+    def total(related, field):
+        return getattr(team, related).aggregate(n=Sum(field))["n"] or 0
+    return Usage(datasets=total("datasets", "bytes"), checkpoints=total("runs", "checkpoint_bytes"),
+                 weights=total("weights_files", "size"), quota=settings.TEAM_QUOTA_GB * 10**9)

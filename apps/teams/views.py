@@ -14,7 +14,8 @@ from .middleware import SESSION_KEY
 from .models import Membership
 from .permissions import has_role, require_invitee, require_owner
 from .selectors import (
-    invitation_for, membership_in, memberships_of, pending_invitation_in, pending_invitations_of, team_for, tokens_for,
+    invitation_for, membership_in, memberships_of, pending_invitation_in, pending_invitations_of, team_for, team_usage,
+    tokens_for,
 )
 
 
@@ -59,6 +60,7 @@ def team_detail(request, slug):
         "add_form": MemberAddForm() if is_owner else None,
         "roles": Membership.Role.choices,
         "invitations": pending_invitations_of(team),
+        "usage": team_usage(team),
     })
 
 

@@ -63,6 +63,11 @@ class Source:
                                   "over the limit; upload a smaller dataset.")
             yield entry, data, None
 
+    def head(self, entry: Entry, limit: int) -> bytes:
+        """At most the first `limit` bytes of an entry (enough for an image's header); b"" when unreadable.
+        Inflates only that much of a zip member, so reading every entry's header costs little."""
+        return b""
+
     def close(self) -> None:
         pass
 
@@ -133,6 +138,13 @@ class DirSource(Source):
     def reader(self) -> EntryReader:
         return EntryReader("folder", str(self.root), self.limits.max_entry_bytes)
 
+    def head(self, entry: Entry, limit: int) -> bytes:
+        try:
+            with open(entry.ref, "rb") as f:
+                return f.read(limit)
+        except OSError:
+            return b""
+
 
 class ZipSource(Source):
     def __init__(self, path: Path, limits: Limits):
@@ -170,6 +182,13 @@ class ZipSource(Source):
 
     def reader(self) -> EntryReader:
         return EntryReader("zip", str(self.path), self.limits.max_entry_bytes)
+
+    def head(self, entry: Entry, limit: int) -> bytes:
+        try:
+            with self.zf.open(entry.ref) as f:
+                return f.read(limit)
+        except (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, zipfile.BadZipFile):
+            return b""  # encrypted, damaged or an unknown compression: the decoder will say so
 
     def close(self) -> None:
         self.zf.close()
@@ -225,6 +244,13 @@ class TarSource(Source):
         except (OSError, EOFError, ValueError, tarfile.TarError):
             return None, UNREADABLE
         return (None, TOO_BIG) if len(data) > cap else (data, None)
+
+    def head(self, entry: Entry, limit: int) -> bytes:
+        try:
+            fp = self.tf.extractfile(entry.ref)
+            return fp.read(limit) if fp is not None else b""
+        except (OSError, EOFError, ValueError, tarfile.TarError):
+            return b""
 
     def close(self) -> None:
         self.tf.close()

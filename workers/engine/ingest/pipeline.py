@@ -55,6 +55,9 @@ class PackOptions:
     color: str = "auto"
     seed: int = 0
     labels: str = "folders"  # folders, filename, csv or auto (see layout)
+    # Enlarging tiny images far beyond their size was confirmed (`estimate.upscale_sentence`): the site
+    # checks it before the ingest; the pipeline itself packs whatever it is given.
+    allow_upscale: bool = False
 
     def validate(self) -> None:
         """Raise IngestError naming the field for a value no dataset can be built with."""
