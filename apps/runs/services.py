@@ -33,8 +33,8 @@ def run_start(*, experiment, user, overrides: dict | None = None, sweep=None, tr
               trial_params: dict | None = None) -> Run:
     """A queued run of the experiment (a trial of `sweep`, when given); its task is sent once the row is
     committed."""
-    config = config_validate(experiment.config, overrides)
     dataset = experiment.dataset
+    config = config_validate(experiment.config, overrides, dataset=dataset)
     if dataset is None or not dataset.is_ready:
         raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.",
                               code="dataset")
