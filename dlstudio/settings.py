@@ -219,6 +219,14 @@ MAX_UPLOAD_MB = envint("DLSTUDIO_MAX_UPLOAD_MB", 4096, minimum=1)
 # What a team's datasets, checkpoints and weights files may take on the data disk together, in GB (10^9
 # bytes); an upload or a checkpoint past it is refused (teams.selectors.team_usage).
 TEAM_QUOTA_GB = envint("DLSTUDIO_TEAM_QUOTA_GB", 200, minimum=1)
+
+# The most memory one run may need by the estimate of workers/engine/train/memory.py, in GB (10^9 bytes);
+# a config over it is refused before it is saved or started. By default 80 % of this machine's memory:
+# `make run` puts the training worker beside the web server and the other worker, and a run that needs
+# more than that would only get its worker killed by the out-of-memory killer. Set it to the training
+# machine's memory (or its GPU's) when the workers run elsewhere.
+MAX_RUN_GB = envint("DLSTUDIO_MAX_RUN_GB",
+                    max(1, int(0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 10**9)), minimum=1)
 # Uploads above this go to a temporary file on disk, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")

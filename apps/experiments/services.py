@@ -4,13 +4,15 @@ What a worker does during the range test lives in `lr_finder.py`; runs are start
 """
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.datasets.selectors import number_of_classes
 from apps.runs.selectors import starting_run
 from apps.teams.permissions import require_editor
-from workers import broker
+from workers import broker, engine
 from workers.engine import ConfigError, TrainConfig
 
 from .models import Experiment, LRFinding
@@ -22,20 +24,36 @@ LR_RANGE_TEST_TASK = "experiments.lr_range_test"
 GIVE_UP_AFTER = timedelta(hours=1)
 
 
-def config_validate(config: dict, overrides: dict | None = None) -> dict:
+def config_validate(config: dict, overrides: dict | None = None, *, dataset=None) -> dict:
     """The full config with defaults (and `overrides` merged in, nested keys one by one), or a
-    ValidationError naming the field (code `config.lr`)."""
+    ValidationError naming the field (code `config.lr`). With a ready `dataset`, also refused when training
+    it on that dataset's images would need more memory than DLSTUDIO_MAX_RUN_GB (`config_fits`)."""
     try:
         valid = TrainConfig.from_dict(config)
-        return (valid.with_overrides(overrides) if overrides else valid).to_dict()
+        if overrides:
+            valid = valid.with_overrides(overrides)
     except ConfigError as exc:
         raise ValidationError(exc.message, code=f"config.{exc.field}") from None
+    if dataset is not None and dataset.is_ready:
+        config_fits(valid, dataset)
+    return valid.to_dict()
+
+
+def config_fits(config: TrainConfig, dataset) -> None:
+    """ValidationError when the memory estimate of training `config` on `dataset` is over DLSTUDIO_MAX_RUN_GB;
+    its code names the key that weighs most (`config.hidden_units` or `config.batch_size`)."""
+    memory = engine.estimate_run_bytes(config, num_classes=max(1, number_of_classes(dataset.pk)),
+                                       channels=dataset.channels, image_size=dataset.image_size)
+    if memory.gigabytes > settings.MAX_RUN_GB:
+        key = "hidden_units" if memory.weights_bytes >= memory.activation_bytes else "batch_size"
+        raise ValidationError(engine.too_big_sentence(config, memory, limit_gb=settings.MAX_RUN_GB,
+                                                      setting="DLSTUDIO_MAX_RUN_GB"), code=f"config.{key}")
 
 
 @transaction.atomic
 def experiment_create(*, team, user, name: str, dataset, config: dict, weights_file=None) -> Experiment:
     """`weights_file`: a WeightsFile of the team to use for `pretrained: "imagenet"`."""
-    config = config_validate(config)
+    config = config_validate(config, dataset=dataset)
     if not dataset.is_ready:
         raise ValidationError("That dataset is not ready yet; wait for its ingest to finish.", code="dataset")
     starting_run(user, config)
@@ -53,7 +71,7 @@ def experiment_create(*, team, user, name: str, dataset, config: dict, weights_f
 def experiment_set_config(*, experiment: Experiment, user, config: dict) -> Experiment:
     """Give the experiment a new config (editors and owners): its later runs start from it."""
     require_editor(user, experiment.team)
-    config = config_validate(config)
+    config = config_validate(config, dataset=experiment.dataset)
     starting_run(user, config)
     Experiment.objects.filter(pk=experiment.pk).update(config=config)
     experiment.config = config
@@ -67,6 +85,7 @@ def lr_finding_start(*, experiment: Experiment, user) -> LRFinding:
     dataset = experiment.dataset
     if dataset is None or not dataset.is_ready:
         raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.", code="dataset")
+    config_validate(experiment.config, dataset=dataset)
     starting_run(user, experiment.config)
     # Lock the experiment so two clicks at once cannot both find no test active (PostgreSQL; SQLite
     # serialises writes anyway).

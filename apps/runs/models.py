@@ -14,6 +14,9 @@ class Run(models.Model):
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
     MAX_ATTEMPTS = 3
+    # Attempts whose worker was killed (its witness saw it vanish mid-job, workers/witness.py) before the
+    # run is failed as most likely too big for the memory, rather than killing another worker.
+    MAX_KILLS = 2
     FINISHED_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     experiment = models.ForeignKey("experiments.Experiment", on_delete=models.CASCADE, related_name="runs")
@@ -32,6 +35,8 @@ class Run(models.Model):
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempt = models.PositiveSmallIntegerField(default=1)
+    killed_attempts = models.PositiveSmallIntegerField(default=0, help_text=(
+        "Attempts that ended with the worker process gone mid-job (SIGKILL, as the out-of-memory killer sends)."))
     # The fencing token: it grows with every claim, and every write a worker makes about the run is
     # conditional on the lease of its claim, so a worker that lost the run (stopped, then handed on by
     # the reaper) changes nothing when it wakes up. Checkpoints are written per claim, under

@@ -11,10 +11,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.datasets.selectors import number_of_classes
 from apps.experiments.services import config_validate
 from apps.teams.selectors import team_usage
 from dlstudio import jobs, storage
-from workers import broker
+from workers import broker, engine
+from workers.witness import vanished
 
 from .models import Run, VersionEvaluation
 from .selectors import starting_run
@@ -25,6 +27,8 @@ EVALUATE_TASK = "runs.evaluate"
 # An evaluation has no heartbeat (seconds to minutes): one not finished this long after it was queued (its
 # worker was killed, or it waited behind long runs) may be asked for again.
 EVALUATION_GIVE_UP_AFTER = timezone.timedelta(hours=1)
+# What a training worker's witness writes in its claim's folder when the worker vanishes mid-job.
+VANISHED_NOTE = "vanished.json"
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,8 @@ def run_start(*, experiment, user, overrides: dict | None = None, sweep=None, tr
               trial_params: dict | None = None) -> Run:
     """A queued run of the experiment (a trial of `sweep`, when given); its task is sent once the row is
     committed."""
-    config = config_validate(experiment.config, overrides)
     dataset = experiment.dataset
+    config = config_validate(experiment.config, overrides, dataset=dataset)
     if dataset is None or not dataset.is_ready:
         raise ValidationError("The experiment's dataset is gone or not ready; pick another dataset.",
                               code="dataset")
@@ -113,7 +117,10 @@ def runs_reap(*, now=None) -> dict:
     """Re-queue runs whose worker went silent, to resume from their last checkpoint; end cancelled runs.
 
     A run is lost when its heartbeat is older than DLSTUDIO_STALE_AFTER. It goes back to the queue
-    with attempt + 1, up to Run.MAX_ATTEMPTS; then it fails with the reason. A run asked to stop is
+    with attempt + 1, up to Run.MAX_ATTEMPTS; then it fails with the reason. An attempt whose worker was
+    killed (the witness of its claim noted the process vanish mid-job, `workers/witness.py`) also counts in
+    `killed_attempts`: after Run.MAX_KILLS the run fails as most likely too big for the memory, rather than
+    killing another worker. A run asked to stop is
     never re-queued: queued, it ends cancelled at once; running, as soon as its heartbeat has missed a
     few beats (its worker died), without waiting for the stale horizon. Each change is one conditional
     UPDATE on what it saw, so two reapers never both act on a run; a row another transaction holds
@@ -130,19 +137,48 @@ def runs_reap(*, now=None) -> dict:
         Run.objects.filter(status=Run.Status.RUNNING, cancel_requested=True, heartbeat_at__lt=silent),
         status=Run.Status.CANCELLED, lease_owner="", finished_at=now, eta_seconds=None)
     stale = Run.objects.filter(status=Run.Status.RUNNING, cancel_requested=False, heartbeat_at__lt=horizon)
-    for run in stale.only("pk", "attempt", "heartbeat_at", "lease_owner"):
+    for run in stale.only("pk", "attempt", "killed_attempts", "heartbeat_at", "lease_owner", "fence",
+                          "checkpoint_dir", "config", "dataset"):
         same = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, cancel_requested=False,
                                   heartbeat_at=run.heartbeat_at)
-        if run.attempt >= Run.MAX_ATTEMPTS:
+        killed = run.killed_attempts + (1 if _was_killed(run) else 0)
+        if killed >= Run.MAX_KILLS:
             counts["failed"] += jobs.update_unlocked(
                 same, status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
+                killed_attempts=killed, error=killed_sentence(run))
+        elif run.attempt >= Run.MAX_ATTEMPTS:
+            counts["failed"] += jobs.update_unlocked(
+                same, status=Run.Status.FAILED, lease_owner="", finished_at=now, eta_seconds=None,
+                killed_attempts=killed,
                 error=(f"The run lost its worker {run.attempt} times (it stopped sending heartbeats, "
                        "for example because it was killed or ran out of memory); it was given up."))
         elif jobs.update_unlocked(same, status=Run.Status.QUEUED, lease_owner="", attempt=F("attempt") + 1,
-                                  eta_seconds=None, queued_at=now):
+                                  killed_attempts=killed, eta_seconds=None, queued_at=now):
             counts["requeued"] += 1
             broker.send_on_commit(TRAIN_TASK, run.pk)
     return counts
+
+
+def _was_killed(run: Run) -> bool:
+    """Whether the witness of the run's current claim saw its worker vanish mid-job (workers/witness.py):
+    killed (SIGKILL, the out-of-memory killer's signal) rather than stopped or cut off."""
+    return run.fence > 0 and vanished(storage.absolute(f"{run.checkpoint_dir}/claim-{run.fence}/{VANISHED_NOTE}")) \
+        is not None
+
+
+def killed_sentence(run: Run) -> str:
+    """Why a run whose workers were killed Run.MAX_KILLS times is given up, with its memory estimate."""
+    need = ""
+    dataset = run.dataset
+    if dataset is not None and dataset.is_ready:
+        try:
+            memory = engine.estimate_run_bytes(run.config, num_classes=max(1, number_of_classes(dataset.pk)),
+                                               channels=dataset.channels, image_size=dataset.image_size)
+            need = f" (this config needs about {memory.gigabytes:.1f} GB)"
+        except (engine.ConfigError, ValueError):  # a config of an older version; the sentence stands without
+            pass
+    return (f"Its worker was killed twice while training it, most likely for lack of memory{need}; lower "
+            "batch_size, hidden_units or the image size.")
 
 
 def runs_resend_lost(*, now=None) -> int:

@@ -29,10 +29,11 @@ from workers import engine
 from apps.sweeps.selectors import trial_should_prune
 from apps.teams.selectors import team_usage
 from workers import broker
+from workers.witness import Witness
 
 from .models import EpochMetric, Evaluation, Run
 from .selectors import best_checkpoint_path
-from .services import run_requeue
+from .services import VANISHED_NOTE, run_requeue
 
 PROGRESS_EVERY = 2.0
 
@@ -51,10 +52,13 @@ def run_train(*, run_id: int, worker: str) -> str:
     Run.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
     run = Run.objects.select_related("dataset", "parent", "weights_file").get(pk=run_id)
     claim = f"{run.checkpoint_dir}/claim-{run.fence}"
+    # Notes in the claim's folder if this process vanishes mid-job: the reaper reads it (`runs_reap`).
+    witness = Witness(storage.absolute(f"{claim}/{VANISHED_NOTE}"))
     try:
         with jobs.working(f"run-{run_id}", lease):
             return _train(run, lease, token, claim)
     finally:
+        witness.done()
         _tidy(run_id, claim)
         if run.sweep_id is not None:  # its slot may be free now: the sweep's next trial
             broker.send_on_commit("sweeps.advance", run.sweep_id)

@@ -43,7 +43,8 @@ def sweep_create(*, user, experiment, name: str, method: str, parameters, trials
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
         raise ValidationError("seed must be a whole number from 0 to 2147483647.", code="seed")
     checked = spaces.validate(user=user, experiment_config=experiment.config, method=method, parameters=parameters,
-                              trials=trials, max_parallel=max_parallel, metric=metric, early_stop=early_stop)
+                              trials=trials, max_parallel=max_parallel, metric=metric, early_stop=early_stop,
+                              dataset=dataset)
     sweep = Sweep.objects.create(team=experiment.team, experiment=experiment, created_by=user, name=name,
                                  seed=seed, **checked)
     _fill(sweep, [])

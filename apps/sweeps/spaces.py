@@ -36,8 +36,9 @@ def overrides_of(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(*, user, experiment_config: dict, method: str, parameters: Any, trials: Any, max_parallel: Any,
-             metric: Any, early_stop: Any) -> dict:
-    """The sweep's settings, normalised; ValidationError naming the first field that is wrong."""
+             metric: Any, early_stop: Any, dataset=None) -> dict:
+    """The sweep's settings, normalised; ValidationError naming the first field that is wrong. Each value is
+    checked as its trial's run would be, against `dataset`'s images too (the memory estimate)."""
     if method not in ("grid", "random", "tpe"):
         raise ValidationError("method must be grid, random or tpe.", code="method")
     if not isinstance(parameters, dict) or not parameters:
@@ -45,7 +46,7 @@ def validate(*, user, experiment_config: dict, method: str, parameters: Any, tri
                               "[0.0001, 0.1]}}.", code="parameters")
     if len(parameters) > 20:
         raise ValidationError("Search at most 20 parameters at once.", code="parameters")
-    spaces = {key: _space(user, experiment_config, key, space, method) for key, space in parameters.items()}
+    spaces = {key: _space(user, experiment_config, key, space, method, dataset) for key, space in parameters.items()}
     if method == "grid":
         size = grid_size(spaces)
         if size > MAX_TRIALS:
@@ -62,7 +63,7 @@ def validate(*, user, experiment_config: dict, method: str, parameters: Any, tri
             "metric": metric, "early_stop": _early_stop(early_stop)}
 
 
-def _space(user, experiment_config: dict, key: Any, space: Any, method: str) -> dict:
+def _space(user, experiment_config: dict, key: Any, space: Any, method: str, dataset) -> dict:
     field = f"parameters.{key}"
     _check_key(experiment_config, key, field)
     if not isinstance(space, dict) or len(space) != 1 or next(iter(space)) not in SPACE_KINDS:
@@ -75,7 +76,7 @@ def _space(user, experiment_config: dict, key: Any, space: Any, method: str) -> 
         if len(spec) > MAX_VALUES:
             raise ValidationError(f"{key}: give at most {MAX_VALUES} values.", code=field)
         for value in spec:
-            _check_value(user, experiment_config, key, value, field)
+            _check_value(user, experiment_config, key, value, field, dataset)
         return {"values": spec}
     if method == "grid" and kind != "int":
         raise ValidationError(f"{key}: a grid needs a list of values (or an int range), not a {kind} range.",
@@ -96,8 +97,8 @@ def _space(user, experiment_config: dict, key: Any, space: Any, method: str) -> 
     if kind == "int" and hi - lo + 1 > MAX_VALUES and method == "grid":
         raise ValidationError(f"{key}: a grid over more than {MAX_VALUES} integers is too large.", code=field)
     for value in (lo, hi):
-        _check_value(user, experiment_config, key, value, field)
-    if kind != "int" and _refused(user, experiment_config, key, _inside(kind, lo, hi)):
+        _check_value(user, experiment_config, key, value, field, dataset)
+    if kind != "int" and _refused(user, experiment_config, key, _inside(kind, lo, hi), dataset):
         # The ends may be whole numbers, but a float range draws fractions in between (epochs 2.27): refused
         # here, not by the first trial's run.
         raise ValidationError(f"{key} takes whole numbers; give an int range, {{\"int\": [{lo}, {hi}]}}.",
@@ -112,9 +113,9 @@ def _inside(kind: str, lo: float, hi: float) -> float:
     return lo + (hi - lo) / math.pi
 
 
-def _refused(user, experiment_config: dict, key: str, value: Any) -> bool:
+def _refused(user, experiment_config: dict, key: str, value: Any, dataset) -> bool:
     try:
-        _check_value(user, experiment_config, key, value, key)
+        _check_value(user, experiment_config, key, value, key, dataset)
     except ValidationError:
         return True
     return False
@@ -134,10 +135,10 @@ def _check_key(config: dict, key: Any, field: str) -> None:
                               f"{next(iter(config[head]))}.", code=field)
 
 
-def _check_value(user, experiment_config: dict, key: str, value: Any, field: str) -> None:
+def _check_value(user, experiment_config: dict, key: str, value: Any, field: str, dataset) -> None:
     """A value the run would refuse is refused now, under the sweep's field."""
     try:
-        config = config_validate(experiment_config, overrides_of({key: value}))
+        config = config_validate(experiment_config, overrides_of({key: value}), dataset=dataset)
         starting_run(user, config)
     except ValidationError as exc:
         raise ValidationError(f"{key}: {value!r} is not allowed: {exc.messages[0]}", code=field) from None

@@ -31,6 +31,7 @@ _EXPORTS = {
     "METRIC_KEYS": "train.metrics",
     "build_model": "train.models",
     "model_summary": "train.summary", "checkpoint_input": "train.summary",
+    "estimate_run_bytes": "train.memory", "too_big_sentence": "train.memory",
     "fit": "train.loop", "FitResult": "train.loop", "BatchProgress": "train.loop",
     "evaluate_checkpoint": "train.evaluation",
     "lr_range_test": "train.lr_finder", "LRRangeResult": "train.lr_finder",
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from .train.evaluation import evaluate_checkpoint
     from .train.loop import BatchProgress, FitResult, fit
     from .train.lr_finder import LRRangeResult, lr_range_test
+    from .train.memory import estimate_run_bytes, too_big_sentence
     from .train.metrics import METRIC_KEYS
     from .train.models import build_model
     from .train.session import resolve_device

@@ -99,6 +99,20 @@ def test_bad_values_name_the_field_and_what_is_allowed(key, value, field, allowe
     assert caught.value.as_json() == {"error": caught.value.message, "field": field}
 
 
+@pytest.mark.parametrize("device", ["cuda:\u00b2", "cuda:\u0663", "cuda:\uff11", "cuda:", "cuda:-1", "cuda:0\n",
+                                    "cuda:0 "])
+def test_a_cuda_index_is_ascii_digits_only(device):
+    # "cuda:²" passed `str.isdigit` and the run then failed on the worker.
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_dict({"device": device})
+    assert caught.value.field == "device" and "ASCII digits" in caught.value.message
+
+
+def test_a_cuda_index_in_ascii_digits_is_accepted():
+    assert [TrainConfig.from_dict({"device": d}).device for d in ("cuda:0", "cuda:12", "cuda", "cpu", "auto")] == [
+        "cuda:0", "cuda:12", "cuda", "cpu", "auto"]
+
+
 def test_cross_field_rules():
     with pytest.raises(ConfigError) as caught:
         TrainConfig.from_dict({"batch_size": 1})

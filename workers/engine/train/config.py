@@ -7,6 +7,7 @@ accepts, in one sentence a person can act on.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
@@ -148,7 +149,9 @@ class TrainConfig:
         _integer("seed", self.seed, 0, 2**31 - 1)
         if not isinstance(self.device, str) or not (
                 self.device in ("auto", "cpu", "cuda") or _is_cuda_index(self.device)):
-            raise ConfigError(field="device", message="device must be one of auto, cpu, cuda, cuda:N")
+            raise ConfigError(field="device", message=(
+                "device must be one of auto, cpu, cuda, cuda:N with N a device number in ASCII digits "
+                "(cuda:0, cuda:1)"))
 
     def _validate_augment(self) -> None:
         a = self.augment
@@ -193,7 +196,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_cuda_index(value: str) -> bool:
-    return value.startswith("cuda:") and value[5:].isdigit()
+    # ASCII digits only: `str.isdigit` also takes "²" and other digits that torch cannot read.
+    return re.fullmatch(r"cuda:[0-9]+", value) is not None
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
