@@ -23,7 +23,7 @@ _EXPORTS = {
                      "DISK_FULL_SENTENCE"), "ingest.pipeline"),
     "Pack": "ingest.pack", "open_pack": "ingest.pack",
     "derive_pack": "ingest.versions", "check_changes": "ingest.versions", "LABEL_SOURCES": "ingest.layout",
-    "RESIZE_MODES": "ingest.imaging",
+    "RESIZE_MODES": "ingest.imaging", "image_pixels": "ingest.imaging",
     # train
     **dict.fromkeys(("ARCHITECTURES", "ARCHS", "IMAGENET_ARCHS"), "train.archs"),
     "TrainConfig": "train.config",
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .errors import (
         CheckpointError, ConfigError, ExportUnavailable, ImageError, IngestError, PackError, WeightsNotFound,
     )
-    from .ingest.imaging import RESIZE_MODES
+    from .ingest.imaging import RESIZE_MODES, image_pixels
     from .ingest.layout import LABEL_SOURCES
     from .ingest.pack import Pack, open_pack
     from .ingest.pipeline import (
