@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -115,8 +116,12 @@ def largest(size: int) -> dict[str, callable]:
 
 
 def measure(path: Path, size: int) -> dict:
+    # Run beside the image, not here: `python -c` puts its working folder first on sys.path, and
+    # PYTHONPATH alone must say which checkout is measured.
+    paths = os.environ.get("PYTHONPATH", ".").split(os.pathsep)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in paths if p)}
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(size)], capture_output=True, text=True,
-                         check=False)
+                         check=False, cwd=path.parent, env=env)
     if out.returncode:
         return {"peak": 0, "cpu": 0, "outcome": f"the child failed: {out.stderr.strip()[-200:]}"}
     return json.loads(out.stdout)

@@ -155,3 +155,15 @@ def test_a_large_transparent_palette_image_is_reduced_flattened_onto_black():
     assert array.shape == (32, 32, 3) and array.max() == 0
     opaque = imaging.load_array(encode(img), size=32, resize_mode="squash", channels=3)
     assert opaque[:, :15].max() == 0 and opaque[:, 17:].min() == 255
+
+
+def test_a_reduced_image_is_still_turned_the_way_its_exif_says():
+    arr = np.zeros((1500, 3000, 3), dtype=np.uint8)
+    arr[:, :1500, 0], arr[:, 1500:, 2] = 255, 255  # red left half, blue right half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated 90 degrees clockwise
+    decoded = imaging.open_image(encode(Image.fromarray(arr), exif=exif.tobytes()), draft_size=64)
+    assert decoded.original_size == (1500, 3000) and decoded.image.size == (137, 273)
+    shown = np.asarray(decoded.image.convert("RGB")).astype(int)
+    assert shown[10, 60, 0] == 255 and shown[10, 60, 2] == 0  # the left half is now on top
+    assert shown[260, 60, 2] == 255 and shown[260, 60, 0] == 0

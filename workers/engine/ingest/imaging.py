@@ -28,6 +28,9 @@ GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 # EXIF orientations that swap width and height (90 and 270 degree rotations, transposes).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _ORIENTATION_TAG = 0x0112
+_TRANSPOSITIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                   7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}  # as ImageOps.exif_transpose
 THUMB_MAX = 64  # gallery thumbnails are min(image_size, THUMB_MAX) pixels square
 
 
@@ -82,9 +85,8 @@ def open_image(source: bytes | BinaryIO, *, draft_size: int | None = None) -> De
         img, gray = _reduce(img, factor)
     if orientation in _SWAPPING_ORIENTATIONS:
         width, height = height, width
-    if orientation != 1:  # exif_transpose copies even an upright image; skip the copy
-        with _opening():
-            img = ImageOps.exif_transpose(img)
+    if orientation in _TRANSPOSITIONS:  # not exif_transpose: a reduced image no longer carries the tag
+        img = img.transpose(_TRANSPOSITIONS[orientation])
     if img.width < 1 or img.height < 1:
         raise ImageError("image has no pixels")
     return Decoded(image=img, format=fmt, original_size=(width, height), original_mode=original_mode, gray=gray)
