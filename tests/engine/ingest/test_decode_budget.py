@@ -167,3 +167,18 @@ def test_a_reduced_image_is_still_turned_the_way_its_exif_says():
     shown = np.asarray(decoded.image.convert("RGB")).astype(int)
     assert shown[10, 60, 0] == 255 and shown[10, 60, 2] == 0  # the left half is now on top
     assert shown[260, 60, 2] == 255 and shown[260, 60, 0] == 0
+
+
+def test_packing_skips_an_image_over_the_budget_with_its_sentence_and_reduces_a_large_one(tmp_path):
+    from workers.engine.ingest.pipeline import PackOptions, build_pack
+
+    from .test_pipeline import class_entries, write_zip
+
+    entries = class_entries(per_class=4, size=(40, 40))
+    entries["cat/flat.png"] = encode(Image.new("I;16", (9400, 9400)))
+    entries["dog/wide.png"] = encode(Image.fromarray(gradient(4800, np.uint16, 60000)))
+    archive = write_zip(tmp_path / "upload.zip", entries)
+    report = build_pack(archive, tmp_path / "pack", PackOptions(image_size=32, color="grayscale"), processes=1)
+    listed = {row["name"]: row["reason"] for row in report.health["corrupt"]}
+    assert list(listed) == ["cat/flat.png"] and "over the 60 MiB one image may use" in listed["cat/flat.png"]
+    assert report.num_images == 13  # the large 16-bit gradient is in, reduced before it was scaled
