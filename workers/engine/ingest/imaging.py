@@ -172,7 +172,7 @@ def _opening():
             raise ImageError(
                 "not an image in an accepted format (JPEG, PNG, BMP, GIF, WebP, TIFF)"
             ) from None
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as exc:
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
             raise ImageError(f"image is truncated or corrupt ({_short(exc)})") from None
 
 
