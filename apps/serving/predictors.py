@@ -20,6 +20,9 @@ from workers import engine
 MAX_IMAGES = 64
 MAX_IMAGE_BYTES = 20 * 2**20
 MAX_TOP_K = 20
+# Decoded pixels one request may ask for, all its images together (each image is also held to the
+# engine's per-image memory budget): 64 images of 4 million pixels, about two seconds of decoding.
+MAX_REQUEST_PIXELS = 256_000_000
 
 _cache: OrderedDict = OrderedDict()
 _lock = threading.Lock()
@@ -92,16 +95,41 @@ def predict(*, run, files: list, top_k: int = 5) -> tuple[list[dict], float]:
         raise ValidationError(f"top_k must be between 1 and {MAX_TOP_K}.", code="top_k")
     predictor = predictor_for(run)
     started = time.perf_counter()
+    if len(files) > 1:
+        check_request_pixels(predictor, files)
     names, arrays = zip(*(load_upload(predictor, upload) for upload in files))
     probabilities = predictor.probabilities(np.stack(arrays))
     results = [{"name": n, "predictions": predictor.top(row, top_k=top_k)} for n, row in zip(names, probabilities)]
     return results, (time.perf_counter() - started) * 1000.0
 
 
+def check_request_pixels(predictor, files: list) -> None:
+    """A ValidationError (code "images") when the images together would decode to more than
+    MAX_REQUEST_PIXELS; read from their headers, before any is decoded."""
+    total = 0
+    for upload in files:
+        name = _name(upload)
+        if upload.size > MAX_IMAGE_BYTES:
+            raise ValidationError(f"{name} is larger than {MAX_IMAGE_BYTES // 2**20} MB.", code="image")
+        try:
+            total += engine.image_pixels(upload, draft_size=predictor.preprocessing.image_size)
+        except engine.ImageError as exc:
+            raise ValidationError(f"{name}: {exc}", code="image") from None
+    if total > MAX_REQUEST_PIXELS:
+        raise ValidationError(
+            f"These {len(files)} images hold {total / 1e6:,.0f} million pixels together, over the "
+            f"{MAX_REQUEST_PIXELS / 1e6:,.0f} million one request may decode; send fewer or smaller images "
+            "in each request.", code="images")
+
+
+def _name(upload) -> str:
+    return str(getattr(upload, "name", "") or "image")[:200]
+
+
 def load_upload(predictor, upload) -> tuple[str, np.ndarray]:
     """(a printable name, the image as the model's input H x W x C uint8), or a ValidationError
     (code "image") naming the file."""
-    name = str(getattr(upload, "name", "") or "image")[:200]
+    name = _name(upload)
     if upload.size > MAX_IMAGE_BYTES:
         raise ValidationError(f"{name} is larger than {MAX_IMAGE_BYTES // 2**20} MB.", code="image")
     try:

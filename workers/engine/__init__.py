@@ -23,7 +23,7 @@ _EXPORTS = {
                      "DISK_FULL_SENTENCE"), "ingest.pipeline"),
     "Pack": "ingest.pack", "open_pack": "ingest.pack",
     "derive_pack": "ingest.versions", "check_changes": "ingest.versions", "LABEL_SOURCES": "ingest.layout",
-    "RESIZE_MODES": "ingest.imaging",
+    "RESIZE_MODES": "ingest.imaging", "image_pixels": "ingest.imaging",
     **dict.fromkeys(("PackEstimate", "estimate_pack", "upscale_sentence", "size_words"), "ingest.estimate"),
     # train
     **dict.fromkeys(("ARCHITECTURES", "ARCHS", "IMAGENET_ARCHS"), "train.archs"),
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         CheckpointError, ConfigError, ExportUnavailable, ImageError, IngestError, PackError, WeightsNotFound,
     )
     from .ingest.estimate import PackEstimate, estimate_pack, size_words, upscale_sentence
-    from .ingest.imaging import RESIZE_MODES
+    from .ingest.imaging import RESIZE_MODES, image_pixels
     from .ingest.layout import LABEL_SOURCES
     from .ingest.pack import Pack, open_pack
     from .ingest.pipeline import (

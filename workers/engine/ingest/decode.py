@@ -169,7 +169,7 @@ def _first_guess(guess: Guess, data: bytes) -> Guess:
         guess = replace(guess, first_size=first, size=side if side <= AUTO_MAX_SIZE else DEFAULT_SIZE,
                         size_sure=side > AUTO_MAX_SIZE)
     if guess.channels is None:
-        gray = imaging.is_grayscale(decoded.image)
+        gray = decoded.is_grayscale()
         guess = replace(guess, channels=1 if gray else 3, channels_sure=not gray)
     return guess
 

@@ -5,6 +5,7 @@ at inference exactly the pixels it was trained on.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
@@ -27,43 +28,142 @@ GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 # EXIF orientations that swap width and height (90 and 270 degree rotations, transposes).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _ORIENTATION_TAG = 0x0112
+_TRANSPOSITIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                   7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}  # as ImageOps.exif_transpose
 THUMB_MAX = 64  # gallery thumbnails are min(image_size, THUMB_MAX) pixels square
+
+
+# Peak memory one image may take to decode and reduce (docs/PERFORMANCE.md, "Decoding within a
+# budget"). Predicting, explaining and packing all decode through `open_image`, so a web thread or a
+# decode worker never holds more than this for an image, whatever its file says. The cost is
+# estimated from the header before a pixel is decoded (`decode_cost`); an image over it is refused.
+DECODE_BUDGET = 60 * 2**20  # under 64 MB, with what the estimate leaves out
+# Images of more decoded pixels than this are reduced (`Image.reduce`, a box average) toward twice
+# the target size before any conversion; smaller ones keep exactly the pixels they always had.
+REDUCE_ABOVE = 2**22  # about 2048 x 2048
+STRIP_PIXELS = 2**18  # conversions of a large image run in strips of this many pixels
+_FIXED_COST = 4 * 2**20  # the decoder's own tables and buffers, measured
+_STRIPS_COST = 6 * 2**20  # a strip, its conversion and (wide modes) its float64 copy
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 @dataclass(frozen=True)
 class Decoded:
-    image: Image.Image  # oriented, first frame, original mode (maybe reduced by JPEG draft)
+    # Oriented, first frame. In its original mode unless it was reduced: a JPEG may come smaller by
+    # draft, and an image of over REDUCE_ABOVE pixels comes reduced toward twice `draft_size`, as
+    # L, LA, RGB or RGBA (`_reduce`).
+    image: Image.Image
     format: str
     original_size: tuple[int, int]  # (width, height) as a person sees it: EXIF orientation applied
     original_mode: str
+    gray: bool | None = None  # for a reduced image, whether its full-resolution pixels carry no colour
+
+    def is_grayscale(self) -> bool:
+        """`is_grayscale` of the image as decoded, exact even when it was reduced."""
+        return self.gray if self.gray is not None else is_grayscale(self.image)
 
 
 def open_image(source: bytes | BinaryIO, *, draft_size: int | None = None) -> Decoded:
-    """Open, verify and orient an image from bytes or a binary file.
+    """Open, size-check, verify, reduce and orient an image from bytes or a binary file.
 
-    `draft_size` lets the JPEG decoder scale down by a power of two while decoding, which is far
-    cheaper than decoding in full and resizing; the result stays at least draft_size on both
-    sides, and the final resize still happens in `to_array`.
+    `draft_size` is the size the image is going to: the JPEG decoder scales down by a power of two
+    while decoding, and an image of over REDUCE_ABOVE pixels is box-reduced to about twice
+    draft_size (never below it) before any conversion; the final resize still happens in
+    `to_array`. Raises ImageError, without decoding, for an image that would take more than
+    DECODE_BUDGET to decode.
     """
-    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    with _opening():
+        img, fmt, original_mode, (width, height) = _open(source, draft_size)
+        factor = reduction_factor(img.size, draft_size)
+        _check_budget(img, (width, height), factor, _length(img.fp))
+        img.load()
+        # Read after load: a PNG keeps its EXIF after the pixels, and loading is needed anyway.
+        orientation = _orientation(img)
+    gray = None
+    if factor > 1:
+        img, gray = _reduce(img, factor)
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    if orientation in _TRANSPOSITIONS:  # not exif_transpose: a reduced image no longer carries the tag
+        img = img.transpose(_TRANSPOSITIONS[orientation])
+    if img.width < 1 or img.height < 1:
+        raise ImageError("image has no pixels")
+    return Decoded(image=img, format=fmt, original_size=(width, height), original_mode=original_mode, gray=gray)
+
+
+def image_pixels(source: BinaryIO, *, draft_size: int | None = None) -> int:
+    """How many pixels decoding `source` (toward draft_size) makes, read from its header alone.
+
+    The file position is put back where it was. Raises ImageError as `open_image` would.
+    """
+    start = source.tell()
+    try:
+        with _opening():
+            img, _, _, _ = _open(source, draft_size)
+            return img.width * img.height
+    finally:
+        source.seek(start)
+
+
+def reduction_factor(size: tuple[int, int], draft_size: int | None) -> int:
+    """The integer reduce applied to a decoded image of `size` going to draft_size (1: none).
+
+    Down to twice the target where the image is at least four times larger on both sides (the
+    bilinear resize then still averages two pixels each way), else to the target itself."""
+    width, height = size
+    if not draft_size or width * height <= REDUCE_ABOVE:
+        return 1
+    factor = min(width, height) // (2 * draft_size)
+    return factor if factor >= 2 else max(1, min(width, height) // draft_size)
+
+
+def decode_cost(img: Image.Image, stored_size: tuple[int, int], factor: int = 1, file_bytes: int = 0) -> int:
+    """Peak bytes that decoding `img` (opened, drafted, not loaded) and reducing it by `factor` takes.
+
+    From the header alone. Most of Pillow's decoders write straight into the image; the exceptions
+    below were measured (bench/decode.py): libjpeg keeps every DCT coefficient of a progressive
+    JPEG (2 bytes a sample, at full size whatever the draft), libtiff one strip or tile (and a copy
+    of a file held in memory), the WebP decoder its canvas and a copy of the pixels, BMP's
+    run-length decoder a bytearray and a copy.
+    After the decode come the reduced image and its conversion (at most 4 bytes a pixel each).
+    """
+    width, height = img.size
+    pixels = width * height
+    image = pixels * _pixel_bytes(img.mode)
+    extra = 0
+    if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
+        extra = 2 * stored_size[0] * stored_size[1] * _jpeg_samples(img)
+    elif img.format == "TIFF":
+        extra = _tiff_buffer(img) + file_bytes
+    elif img.format == "WEBP":
+        extra = 10 * pixels
+    elif img.format == "BMP" and img.tile and img.tile[0][0] == "bmp_rle":
+        extra = 3 * image
+    reduced = (-(-width // factor)) * (-(-height // factor))
+    return _FIXED_COST + image + extra + 8 * reduced + _STRIPS_COST
+
+
+def _check_budget(img: Image.Image, stored_size: tuple[int, int], factor: int, file_bytes: int) -> None:
+    cost = decode_cost(img, stored_size, factor, file_bytes)
+    if cost <= DECODE_BUDGET:
+        return
+    width, height = stored_size
+    # The cost grows about linearly with the pixels: the most this format and mode may hold.
+    room = DECODE_BUDGET - _FIXED_COST - _STRIPS_COST
+    most = width * height * room / max(cost - _FIXED_COST - _STRIPS_COST, 1)
+    raise ImageError(f"image of {width}x{height} pixels ({img.mode} {img.format}) would take "
+                     f"{cost / 2**20:.0f} MiB to decode, over the {DECODE_BUDGET // 2**20} MiB one image may use; "
+                     f"send it scaled down to at most {most / 1e6:.1f} million pixels")
+
+
+@contextlib.contextmanager
+def _opening():
+    """Pillow's errors and bomb warnings as ImageError sentences."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(fp, formats=ALLOWED_FORMATS)
-            fmt = img.format or "?"
-            original_mode = img.mode
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(f"image of {width}x{height} pixels is too large to be safe")
-            if draft_size and fmt in ("JPEG", "MPO"):  # MPO: a camera's JPEG with extra frames
-                img.draft(img.mode, (draft_size, draft_size))
-            img.load()
-            # Read after load: a PNG keeps its EXIF after the pixels, and loading is needed anyway.
-            orientation = _orientation(img)
-            if orientation in _SWAPPING_ORIENTATIONS:
-                width, height = height, width
-            if orientation != 1:  # exif_transpose copies even an upright image; skip the copy
-                img = ImageOps.exif_transpose(img)
+            yield
         except ImageError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -74,36 +174,160 @@ def open_image(source: bytes | BinaryIO, *, draft_size: int | None = None) -> De
             ) from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
             raise ImageError(f"image is truncated or corrupt ({_short(exc)})") from None
-    if img.width < 1 or img.height < 1:
+
+
+def _open(source, draft_size: int | None) -> tuple[Image.Image, str, str, tuple[int, int]]:
+    """(the image opened lazily and drafted, its format, its mode, its stored size); nothing decoded."""
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    img = Image.open(fp, formats=ALLOWED_FORMATS)
+    fmt = img.format or "?"
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"image of {width}x{height} pixels is too large to be safe")
+    if width < 1 or height < 1:
         raise ImageError("image has no pixels")
-    return Decoded(image=img, format=fmt, original_size=(width, height), original_mode=original_mode)
+    original_mode = img.mode
+    if draft_size and fmt in ("JPEG", "MPO"):  # MPO: a camera's JPEG with extra frames
+        img.draft(img.mode, (draft_size, draft_size))
+    return img, fmt, original_mode, (width, height)
+
+
+def _reduce(img: Image.Image, factor: int) -> tuple[Image.Image, bool]:
+    """`img` reduced by `factor`, strip by strip, so no conversion ever holds the whole image.
+
+    Each strip is first brought to L, LA, RGB or RGBA exactly as `to_channels` would (a palette
+    expanded, wide grayscale scaled by the whole image's maximum), then box-averaged; strips are a
+    whole number of boxes high, so the result equals reducing the whole converted image at once.
+    Also says whether the full-resolution pixels are gray (`is_grayscale`, exactly)."""
+    width, height = img.size
+    top = _wide_top(img) if img.mode in WIDE_MODES else None
+    rows = max(factor, STRIP_PIXELS // width // factor * factor)
+    out, gray = None, True
+    for y in range(0, height, rows):
+        strip = _flat_mode(img.crop((0, y, width, min(height, y + rows))), top)
+        if gray and strip.mode in ("RGB", "RGBA"):
+            gray = _equal_channels(strip)
+        small = strip.reduce(factor)
+        if out is None:
+            out = Image.new(small.mode, (-(-width // factor), -(-height // factor)))
+        out.paste(small, (0, y // factor))
+    return out, gray
+
+
+def _flat_mode(img: Image.Image, top: float | None) -> Image.Image:
+    """`img` in L, LA, RGB or RGBA, converted pixel by pixel as `to_channels` does."""
+    if img.mode in ("P", "PA") or "transparency" in img.info:
+        return img.convert("RGBA")
+    if img.mode in WIDE_MODES:
+        return _scale_wide_grayscale(img, top)
+    if img.mode == "1":
+        return img.convert("L")
+    return img if img.mode in ("L", "LA", "RGB", "RGBA") else img.convert("RGB")
+
+
+def _strips(img: Image.Image):
+    """(top row, a copy of the rows from there) covering `img`; the image itself when it is small."""
+    if img.width * img.height <= STRIP_PIXELS:
+        yield 0, img
+        return
+    rows = max(1, STRIP_PIXELS // img.width)
+    for y in range(0, img.height, rows):
+        yield y, img.crop((0, y, img.width, min(img.height, y + rows)))
+
+
+def _wide_top(img: Image.Image) -> float:
+    """The largest value of a wide grayscale image (NaN if any is NaN), strip by strip."""
+    tops = [np.asarray(strip).max() for _, strip in _strips(img) if strip.height]
+    return float(np.max(np.array(tops, dtype=np.float64))) if tops else 0.0
+
+
+def _equal_channels(img: Image.Image) -> bool:
+    arr = np.asarray(img)
+    return bool(np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]))
+
+
+def _length(fp) -> int:
+    """The size of an open file, its position kept (never BytesIO.getbuffer: that copies the bytes)."""
+    try:
+        position = fp.tell()
+        end = fp.seek(0, io.SEEK_END)
+        fp.seek(position)
+        return int(end)
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def _pixel_bytes(mode: str) -> int:
+    """Bytes a pixel of `mode` takes in Pillow's memory (RGB is stored as four)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+def _jpeg_samples(img: Image.Image) -> float:
+    """Samples per pixel of a JPEG's components, chroma subsampling counted."""
+    layers = getattr(img, "layer", None) or []
+    if not layers:
+        return float(len(img.getbands()))
+    h_max, v_max = max(h for _, h, _, _ in layers), max(v for _, _, v, _ in layers)
+    return sum(h * v for _, h, v, _ in layers) / (h_max * v_max)
+
+
+def _tiff_buffer(img: Image.Image) -> int:
+    """Bytes of the strip or tile libtiff holds while it decodes into the image."""
+    tags = getattr(img, "tag_v2", {})
+    width, height = img.size
+    bits = tags.get(258, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    sample_bytes = max(sum(int(b) for b in bits) / 8, 1) * max(1, tags.get(277, 1) // max(len(bits), 1))
+    if tags.get(262) == 6:  # YCbCr is read through libtiff's RGBA interface
+        sample_bytes = max(sample_bytes, 4)
+    if 322 in tags and 323 in tags:
+        return int(int(tags[322]) * int(tags[323]) * sample_bytes)
+    rows = min(int(tags.get(278, height)), height)
+    return int(rows * width * sample_bytes)
 
 
 def is_grayscale(img: Image.Image) -> bool:
     """True when the image carries no colour: a grayscale mode, or RGB(A)/palette with equal channels.
 
     Exact over every pixel: colour `auto` must not drop the colour of an image that has a little.
+    Strip by strip, so a large image is never copied whole.
     """
     if img.mode in GRAYSCALE_MODES:
         return True
-    if img.mode in ("P", "PA"):
-        img = img.convert("RGBA")
-    if img.mode not in ("RGB", "RGBA"):
+    if img.mode not in ("P", "PA", "RGB", "RGBA"):
         return False
-    arr = np.asarray(img)
-    return bool(np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]))
+    for _, strip in _strips(img):
+        if not _equal_channels(strip.convert("RGBA") if strip.mode in ("P", "PA") else strip):
+            return False
+    return True
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:
-    """Convert to 'L' (1 channel) or 'RGB' (3); transparency is flattened onto black."""
+    """Convert to 'L' (1 channel) or 'RGB' (3); transparency is flattened onto black.
+
+    Every step works pixel by pixel (wide grayscale is scaled by the whole image's maximum), so a
+    large image is converted in strips, with the same result and never a whole-image intermediate.
+    """
+    target = "L" if channels == 1 else "RGB"
+    if img.mode == target and "transparency" not in img.info:
+        return img
+    if img.width * img.height <= 2 * STRIP_PIXELS:
+        return _to_channels(img, target, None)
+    top = _wide_top(img) if img.mode in WIDE_MODES else None
+    out = Image.new(target, img.size)
+    for y, strip in _strips(img):
+        out.paste(_to_channels(strip, target, top), (0, y))
+    return out
+
+
+def _to_channels(img: Image.Image, target: str, top: float | None) -> Image.Image:
     if img.mode in ("P", "PA") or "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA"):
         background = Image.new("RGBA", img.size, (0, 0, 0, 255))
         img = Image.alpha_composite(background, img.convert("RGBA"))
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        img = _scale_wide_grayscale(img)
-    target = "L" if channels == 1 else "RGB"
+    if img.mode in WIDE_MODES:
+        img = _scale_wide_grayscale(img, top)
     return img if img.mode == target else img.convert(target)
 
 
@@ -212,9 +436,11 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
-def _scale_wide_grayscale(img: Image.Image) -> Image.Image:
+def _scale_wide_grayscale(img: Image.Image, top: float | None = None) -> Image.Image:
+    """To L, scaled so the maximum (`top`, the whole image's when `img` is a strip of it) is 255."""
     arr = np.asarray(img, dtype=np.float64)
-    top = arr.max() if arr.size else 0
+    if top is None:
+        top = arr.max() if arr.size else 0
     scaled = arr * (255.0 / top) if top > 255 else arr
     return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8))
 

@@ -7,12 +7,15 @@
 - `auto`: the first of csv, folders, filename the archive fits (the upload page's default).
 
 A single wrapping folder (or a chain of them) around the whole dataset is ignored. Classes are
-sorted. Files that are not images, or that no source can label, are skipped with a reason, never
+sorted. Class names are NFC-normalised (`class_name`): two spellings of one name, with a combining
+accent or a precomposed one, are one class; a name with a bidirectional or other control character
+is refused. Files that are not images, or that no source can label, are skipped with a reason, never
 dropped silently; images laid out two ways at once are refused in one sentence.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -33,6 +36,10 @@ NOT_LISTED = f"not listed in {CSV_NAME}"
 CSV_REFUSED = f"its rows in {CSV_NAME} disagree"
 MIN_PER_CLASS = 2
 _LEADING_LETTERS = re.compile(r"[^\W\d_]+")  # letters up to the first '.', '_', '-' or digit
+# Bidirectional controls (embeddings, overrides, isolates, marks) reorder the text around them on
+# screen: a class could show as another's name, or as the reverse of its own.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_CONTROL_CATEGORIES = ("Cc", "Zl", "Zp")  # C0/C1 controls, line and paragraph separators
 
 
 @dataclass
@@ -72,7 +79,7 @@ def plan_layout(entries: list[Entry], labels: str = "folders",
     else:
         placed = _by_file_name(candidates, skipped)
     layout = _assemble(placed, skipped, part)
-    layout.labels, layout.label_problems, layout.warnings = labels, problems, warnings
+    layout.labels, layout.label_problems, layout.warnings = labels, problems, warnings + layout.warnings
     return layout
 
 
@@ -178,7 +185,8 @@ def _by_file_name(candidates: list[Entry], skipped: list[Entry]) -> Placed:
 
 def class_from_file_name(filename: str) -> str | None:
     """`cat.0.jpg` -> `cat`, `Golden_retriever-3.png` -> `Golden`; None when it starts otherwise."""
-    match = _LEADING_LETTERS.match(filename)
+    # NFC first: a decomposed accent is a combining mark, not a letter, and would end the name.
+    match = _LEADING_LETTERS.match(unicodedata.normalize("NFC", filename))
     return match.group(0) if match else None
 
 
@@ -224,7 +232,33 @@ def _by_table(candidates: list[Entry], skipped: list[Entry], located) -> tuple[P
     return placed, problems
 
 
+def class_name(raw: str, *, field: str | None = None) -> str:
+    """`raw` as a class name: NFC-normalised; IngestError (for `field`) naming a class with a
+    bidirectional or other control character, escaped so the character shows."""
+    name = unicodedata.normalize("NFC", raw)
+    for char in name:
+        if char in BIDI_CONTROLS or unicodedata.category(char) in _CONTROL_CATEGORIES:
+            kind = "a bidirectional control" if char in BIDI_CONTROLS else "a control character"
+            raise IngestError(f"The class name {ascii(name[:100])} contains {kind} (U+{ord(char):04X}), which can "
+                              "make it display as another name; rename it without that character.", field=field)
+    return name
+
+
+def merged_classes(names) -> tuple[dict[str, str], list[str]]:
+    """({raw name: class name}, a warning per class several raw names were merged into)."""
+    mapping = {raw: class_name(raw) for raw in sorted(set(names))}
+    spellings: dict[str, list[str]] = {}
+    for raw, name in mapping.items():
+        spellings.setdefault(name, []).append(raw)
+    warnings = [f"The class names {', '.join(ascii(r) for r in raws)} look the same but were written with different "
+                f"Unicode characters (composed and decomposed accents); they are one class, {name!r}."
+                for name, raws in spellings.items() if len(raws) > 1]
+    return mapping, warnings
+
+
 def _assemble(placed: Placed, skipped: list[Entry], part: bool) -> Layout:
+    mapping, merged = merged_classes(name for _, name, _ in placed)
+    placed = [(entry, mapping[name], split) for entry, name, split in placed]
     classes = sorted({name for _, name, _ in placed})
     if not part:  # a part is counted with the images it joins (versions)
         _enough(classes, Counter(name for _, name, _ in placed))
@@ -235,7 +269,7 @@ def _assemble(placed: Placed, skipped: list[Entry], part: bool) -> Layout:
         present = ", ".join(SPLITS[s] for s in sorted(predefined))
         raise IngestError(f"The archive has {present} folders but no train folder; "
                           "add a train folder, or none and let the split be drawn.")
-    return Layout(classes=classes, items=items, skipped=skipped, predefined=predefined)
+    return Layout(classes=classes, items=items, skipped=skipped, predefined=predefined, warnings=merged)
 
 
 def _enough(classes: list[str], per_class: Counter) -> None:

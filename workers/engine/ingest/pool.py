@@ -142,7 +142,7 @@ def _decode_one(plan: Plan, slot: int, data: bytes) -> tuple[Result, np.ndarray 
         decoded = imaging.open_image(data, draft_size=plan.size)
         width, height = decoded.original_size
         facts = dict(width=width, height=height, mode=decoded.original_mode, format=decoded.format)
-        gray = imaging.is_grayscale(decoded.image) if plan.check_gray else decoded.image.mode in imaging.GRAYSCALE_MODES
+        gray = decoded.is_grayscale() if plan.check_gray else decoded.image.mode in imaging.GRAYSCALE_MODES
         if plan.check_gray and not gray:
             # The one-channel plan was wrong: no pixels written, the parent starts over in colour.
             return Result(slot, None, gray=False, digest=digest, **facts), None, None

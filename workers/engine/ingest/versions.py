@@ -30,6 +30,7 @@ from ..errors import IngestError, PackError
 from . import health as hc
 from . import imaging
 from .archive import Limits
+from .layout import class_name
 from .neardup import near_duplicates
 from .pack import SPLITS, TRAIN, Pack, StackedRows, sums_of_rows, content_hash, open_pack
 from .pipeline import PackOptions, PackReport, build_pack
@@ -85,7 +86,8 @@ def derive_pack(parent_path: str | Path, out_dir: str | Path, *, exclude: Iterab
 def check_changes(count: int, exclude, relabel) -> tuple[np.ndarray, dict[int, str]]:
     """(sorted unique rows to exclude, {row: class name}) of a version of `count` images; IngestError
     naming the field (`exclude` or `relabel`) for indices that are not whole numbers in range, or a
-    class name that is not one (empty, over MAX_CLASS_NAME characters, or with a '/')."""
+    class name that is not one (empty, over MAX_CLASS_NAME characters, with a '/', or with a control
+    character: `layout.class_name`, which also NFC-normalises it as ingest does)."""
     exclude, relabel = [] if exclude is None else exclude, {} if relabel is None else relabel
     if not isinstance(exclude, (list, tuple, np.ndarray)) or \
             not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in exclude):
@@ -98,14 +100,14 @@ def check_changes(count: int, exclude, relabel) -> tuple[np.ndarray, dict[int, s
                           f"has images 0 to {count - 1}.", field="exclude")
     names = {}
     for key, name in relabel.items():
-        row = int(key) if isinstance(key, (int, np.integer)) or str(key).isdigit() else -1
+        row = int(key) if isinstance(key, (int, np.integer)) or (str(key).isascii() and str(key).isdigit()) else -1
         if not 0 <= row < count:
             raise IngestError(f"relabel keys must be image indices from 0 to {count - 1}; {str(key)[:20]!r} is not.",
                               field="relabel")
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_CLASS_NAME or "/" in name:
             raise IngestError(f"relabel gives image {row} {str(name)[:40]!r}, which is not a class name "
                               f"(1 to {MAX_CLASS_NAME} characters, no '/').", field="relabel")
-        names[row] = name.strip()
+        names[row] = class_name(name.strip(), field="relabel")
     return rows, names
 
 
