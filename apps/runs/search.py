@@ -304,6 +304,11 @@ def _config(c: Comparison) -> Q:
     value = config_value(c.value)
     if c.op in ("=", "!="):
         equal = Q(**{f"{lookup}__exact": value})
+        if connection.features.supports_json_field_contains and value is not None:
+            nested = value  # containment: what PostgreSQL's GIN index on config answers
+            for part in reversed(path):
+                nested = {part: nested}
+            equal = Q(config__contains=nested)
         return present & ~equal if c.op == "!=" else equal
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         _fail(c, f"{c.op} compares numbers; {c.value.text!r} is not one")
