@@ -5,6 +5,7 @@ from . import api, views
 urlpatterns = [
     path("experiments/<int:experiment_id>/runs", views.experiment_start_run, name="experiment_start_run"),
     path("runs/", views.run_list, name="run_list"),
+    path("runs/export.csv", views.run_export, name="run_export"),
     path("runs/compare", views.run_compare, name="run_compare"),
     path("runs/<int:run_id>/", views.run_page, name="run_detail"),
     path("runs/<int:run_id>/cancel", views.run_cancel, name="run_cancel"),

@@ -123,3 +123,28 @@ def test_exporting_ten_thousand_runs_holds_a_chunk_not_the_history(world, api_as
     assert len(held) == 10_000
     # Streamed, the export holds a chunk of rows at a time: well under what holding them all takes.
     assert peak < holding / 3, (peak, holding)
+
+
+# --- the runs page ---------------------------------------------------------------------------------
+
+
+def test_the_page_searches_pages_by_cursor_and_says_where_a_search_is_wrong(client, world, make_runs):
+    from django.urls import reverse
+
+    from tests.support.factories import sign_in
+    runs = make_runs(60)
+    c = sign_in(client, world.viewer, world.team)
+    page = c.get(reverse("run_list")).content.decode()
+    assert page.count("data-run=") == 50 and 'id="older"' in page and "of the" not in page
+    older = page.split('id="older"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    rest = c.get(reverse("run_list") + older).content.decode()
+    assert rest.count("data-run=") == 10 and 'id="newer"' in rest and 'id="older"' not in rest
+    found = c.get(reverse("run_list"), {"q": "config.lr = 0.001 and config.optimizer = sgd"}).content.decode()
+    assert found.count("data-run=") == 6  # i in 0, 10, ..., 50
+    bad = c.get(reverse("run_list"), {"q": "config.lr 0.01"}).content.decode()
+    assert 'id="search-error"' in bad and "at position 10" in bad
+    export = c.get(reverse("run_export"), {"q": "config.optimizer = sgd"})
+    assert b"".join(export.streaming_content).decode().count("\n") == 31
+    compared = c.get(reverse("run_compare"), {"q": "config.optimizer = sgd", "n": 3}, follow=True).content.decode()
+    best = sorted((r for r in runs if r.config["optimizer"] == "sgd"), key=lambda r: (-r.best_val_acc, -r.pk))[:3]
+    assert "Compare 3 runs" in compared and all(f"run {r.pk}<" in compared for r in best)
