@@ -91,6 +91,9 @@ class Run(models.Model):
             # The other sort orders of the history's keyset pages (read backwards for ascending).
             models.Index(fields=["team", "-test_acc", "-id"], name="run_team_test_acc_id"),
             models.Index(fields=["team", "-epochs", "-id"], name="run_team_epochs_id"),
+            # The API lists every team of the user at once (team IN (...)): newest first is then read
+            # from this one, skipping other teams' rows, instead of sorting all of the user's runs.
+            models.Index(fields=["-created", "-id"], name="run_created_id"),
             models.Index(fields=["team", "status"]),
             models.Index(fields=["status", "heartbeat_at"]),
         ]

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.datasets.selectors import number_of_classes
 from apps.teams.permissions import can_edit
-from apps.teams.selectors import scoped
+from apps.teams.selectors import scoped, teams_for
 from dlstudio import storage
 from workers.engine import METRIC_KEYS
 
@@ -56,8 +56,8 @@ def run_columns_for(user, run_id, *columns: str) -> Run:
 
 
 def runs_filtered(user, *, team=None, status=None, dataset=None, experiment=None, arch=None, creator=None,
-                  tag=None, ordering="-created") -> QuerySet[Run]:
-    runs = runs_for(user)
+                  tag=None, ordering="-created", runs=None) -> QuerySet[Run]:
+    runs = runs_for(user) if runs is None else runs
     if team is not None:
         runs = runs.filter(team=team)
     if status:
@@ -116,10 +116,21 @@ def _key_of(column: str, path: tuple[str, ...]):
     return expression
 
 
+def _runs_in_teams_of(user, team=None) -> QuerySet[Run]:
+    """`runs_for`, with the user's teams named by id (one small query first) rather than joined: then
+    `team_id IN (1, 2)` lets the database read a page in the order of an index (team, sort key, id) or
+    (created, id) and stop after it, where the join made it sort every run of the user's teams."""
+    team_ids = list(teams_for(user).order_by().values_list("pk", flat=True))
+    if team is not None:  # one team of the user's (or none): an equality, which the indexes begin with
+        team_ids = [team.pk] if team.pk in team_ids else []
+    return (Run.objects.filter(team_id__in=team_ids)
+            .select_related("experiment", "dataset", "team", "created_by"))
+
+
 def runs_searched(user, *, team=None, query: str = "", ordering: str = "-created", **filters) -> QuerySet[Run]:
     """`runs_filtered` narrowed by a search (apps/runs/search.py) and put in any numeric order, within the
     user's teams always. A bad query raises SearchError."""
-    runs = runs_filtered(user, team=team, **filters)
+    runs = runs_filtered(user, runs=_runs_in_teams_of(user, team), **filters)
     if query:
         runs = runs.filter(search.search_q(query))
     return ordered_runs(runs, ordering or "-created")

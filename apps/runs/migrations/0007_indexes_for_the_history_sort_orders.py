@@ -38,5 +38,9 @@ class Migration(migrations.Migration):
             model_name='run',
             index=models.Index(fields=['team', '-epochs', '-id'], name='run_team_epochs_id'),
         ),
+        migrations.AddIndex(
+            model_name='run',
+            index=models.Index(fields=['-created', '-id'], name='run_created_id'),
+        ),
         migrations.RunPython(_on_postgresql(GIN), _on_postgresql(NO_GIN)),
     ]
