@@ -57,7 +57,7 @@ class RunStartApi(APIView):
 
 LIST_PARAMETERS = [
     OpenApiParameter("q", str, description="A search: `KEY OP VALUE` joined with and/or and parentheses, e.g. "
-                     "`config.lr < 0.01 and best_val_acc > 0.95` (docs/API.md)."),
+                     "`config.lr < 0.01 and best_val_acc > 0.95`."),
     OpenApiParameter("status", str, enum=list(Run.Status.values)), OpenApiParameter("dataset", int),
     OpenApiParameter("experiment", int), OpenApiParameter("arch", str), OpenApiParameter("creator", str),
     OpenApiParameter("tag", str),
