@@ -47,10 +47,9 @@ def test_cursor_pages_neither_repeat_nor_lose_runs_added_between_them(world, api
     assert len(first["results"]) == 5 and first["next"]
     make_runs(7)  # added after the first page: as new, and at every accuracy and lr the others have
     rest, pages = follow(api, first["next"])
+    assert pages >= 4
     shown = [r["id"] for r in first["results"]] + rest
     assert len(shown) == len(set(shown)), "a run was shown twice"
-    assert set(shown) >= set(Run.objects.filter(pk__lte=max(r["id"] for r in first["results"]) + 23)
-                             .filter(pk__in=shown[:5] + rest).values_list("pk", flat=True))
     originals = set(Run.objects.order_by("pk").values_list("pk", flat=True)[:23])
     assert originals <= set(shown), "a run that was there from the start vanished"
 
