@@ -2,6 +2,7 @@
 
 Services' refusals are raised as they are; dlstudio/api_errors.py answers them in the error shape.
 """
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -13,11 +14,14 @@ from apps.datasets.selectors import dataset_for
 from apps.experiments.selectors import experiment_for, model_summary_of_run
 from apps.teams.permissions import require_editor
 from dlstudio.openapi import errors
-from dlstudio.pagination import Pagination
+from dlstudio.pagination import KeysetPagination
 
-from . import charts, services
+from . import charts, exports, services
 from .models import Run
-from .selectors import RUN_ORDERINGS, diagnosis_of, evaluation_of, metrics_of, run_columns_for, run_for, runs_filtered
+from .search import SearchError
+from .selectors import (
+    SORTABLE_RESULTS, diagnosis_of, evaluation_of, metrics_of, run_columns_for, run_for, runs_searched,
+)
 from .serializers import (
     EvaluationSerializer, MetricsPollSerializer, RunAnnotateSerializer, RunDetailSerializer, RunEvaluateSerializer,
     RunStartSerializer, RunSummarySerializer, VersionEvaluationSerializer, run_detail,
@@ -51,20 +55,63 @@ class RunStartApi(APIView):
         return Response({"id": run.pk, "status": run.status}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(parameters=[
+LIST_PARAMETERS = [
+    OpenApiParameter("q", str, description="A search: `KEY OP VALUE` joined with and/or and parentheses, e.g. "
+                     "`config.lr < 0.01 and best_val_acc > 0.95`."),
     OpenApiParameter("status", str, enum=list(Run.Status.values)), OpenApiParameter("dataset", int),
     OpenApiParameter("experiment", int), OpenApiParameter("arch", str), OpenApiParameter("creator", str),
-    OpenApiParameter("tag", str), OpenApiParameter("ordering", str, enum=list(RUN_ORDERINGS)),
-], responses={200: RunSummarySerializer(many=True), **errors(400, _400="A filter is not an id.")})
+    OpenApiParameter("tag", str),
+    OpenApiParameter("ordering", str, description="A numeric result (" + ", ".join(SORTABLE_RESULTS) + ") or "
+                     "config.<key>; a leading - for descending. Runs without that value are left out."),
+]
+
+
+def searched_runs(request):
+    """The runs a list or an export names: the user's teams', filtered, searched, ordered."""
+    q = request.query_params
+    try:
+        return runs_searched(request.user, query=q.get("q", ""), ordering=q.get("ordering") or "-created",
+                             status=q.get("status"), dataset=_int(q.get("dataset")),
+                             experiment=_int(q.get("experiment")), arch=q.get("arch"), creator=q.get("creator"),
+                             tag=q.get("tag"))
+    except SearchError as exc:
+        raise serializers.ValidationError({"q": [f"The search cannot be read: {exc}."]}) from None
+
+
+@extend_schema(parameters=[*LIST_PARAMETERS, OpenApiParameter("cursor", str), OpenApiParameter("page_size", int),
+                           OpenApiParameter("page", int, description="Numbered pages, for older clients.")],
+               responses={200: RunSummarySerializer(many=True),
+                          **errors(400, _400="A filter is not an id, or the search (q) names the position "
+                                             "where it cannot be read.")})
 class RunListApi(ListAPIView):
     serializer_class = RunSummarySerializer
-    pagination_class = Pagination
+    pagination_class = KeysetPagination
 
     def get_queryset(self):
-        q = self.request.query_params
-        return runs_filtered(self.request.user, status=q.get("status"), dataset=_int(q.get("dataset")),
-                             experiment=_int(q.get("experiment")), arch=q.get("arch"), creator=q.get("creator"),
-                             tag=q.get("tag"), ordering=q.get("ordering") or "-created")
+        return searched_runs(self.request)
+
+
+class RunExportApi(APIView):
+    """The runs of a search as CSV, streamed: config keys as columns, then results (apps/runs/exports.py)."""
+
+    @extend_schema(parameters=LIST_PARAMETERS, responses={(200, "text/csv"): str, **errors(400)})
+    def get(self, request):
+        runs = searched_runs(request)
+        keys = exports.config_columns(runs)
+        response = StreamingHttpResponse(exports.runs_csv(runs, keys), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="runs.csv"'
+        return response
+
+
+class RunMetricsCsvApi(APIView):
+    """A run's epochs as CSV, streamed."""
+
+    @extend_schema(responses={(200, "text/csv"): str, **errors(404)})
+    def get(self, request, run_id):
+        run = run_columns_for(request.user, run_id, "team_id")
+        response = StreamingHttpResponse(exports.metrics_csv(run), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-metrics.csv"'
+        return response
 
 
 class RunDetailApi(APIView):

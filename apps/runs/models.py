@@ -95,6 +95,12 @@ class Run(models.Model):
             # sort of the team's whole history; and the same for "best validation accuracy".
             models.Index(fields=["team", "-created", "-id"], name="run_team_created_id"),
             models.Index(fields=["team", "-best_val_acc", "-id"], name="run_team_best_val_acc_id"),
+            # The other sort orders of the history's keyset pages (read backwards for ascending).
+            models.Index(fields=["team", "-test_acc", "-id"], name="run_team_test_acc_id"),
+            models.Index(fields=["team", "-epochs", "-id"], name="run_team_epochs_id"),
+            # The API lists every team of the user at once (team IN (...)): newest first is then read
+            # from this one, skipping other teams' rows, instead of sorting all of the user's runs.
+            models.Index(fields=["-created", "-id"], name="run_created_id"),
             models.Index(fields=["team", "status"]),
             models.Index(fields=["status", "heartbeat_at"]),
         ]

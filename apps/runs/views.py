@@ -2,7 +2,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.utils.dateparse import parse_date
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
@@ -10,31 +11,95 @@ from apps.datasets.selectors import dataset_for, datasets_for, versions_of
 from apps.experiments.selectors import experiment_for, experiments_for
 from apps.teams.permissions import can_edit, require_editor
 
-from . import charts, services
+from dlstudio.pagination import BadCursor, keyset_page, page_size_of
+
+from . import charts, exports, services
 from .forms import RunFilterForm
 from .models import Run
-from .selectors import evaluation_of, from_scratch_beside, metrics_of, metrics_of_runs, run_for, runs_filtered
+from .search import SearchError
+from .selectors import (
+    evaluation_of, from_scratch_beside, metrics_of, metrics_of_runs, run_for, runs_filtered, runs_searched,
+)
 from .serializers import run_detail
 
 RUNS_PER_PAGE = 50
 COMPARE_MAX = 8
 
 
+ORDERINGS = [("-created", "newest first"), ("created", "oldest first"),
+             ("-best_val_acc", "best validation accuracy"), ("-test_acc", "best test accuracy"),
+             ("-epochs", "most epochs"), ("-duration", "longest"), ("duration", "shortest")]
+SEARCH_EXAMPLES = ("config.lr < 0.01 and config.optimizer = adam and best_val_acc > 0.95",
+                   "sweep = 12 and (status = failed or duration > 3600)", "dataset = flowers and dataset.version = 3",
+                   "tag = baseline or by = ada", "created >= 2026-01-01 and config.augment.hflip = true")
+
+
+def _history(request):
+    """The team's runs the page's filters, search and sort name: (queryset or None, the sentence that says
+    why a search or sort could not be read)."""
+    data = request.GET.copy()
+    ordering = data.pop("ordering", ["-created"])[-1] or "-created"
+    filters = RunFilterForm(data)
+    chosen = {k: v for k, v in filters.cleaned_data.items() if v and k != "ordering"} if filters.is_valid() else {}
+    try:
+        runs = runs_searched(request.user, team=request.team, query=request.GET.get("q", "").strip(),
+                             ordering=ordering, **chosen)
+    except SearchError as exc:
+        return None, filters, f"The search cannot be read: {exc}."
+    except ValidationError as exc:
+        return None, filters, exc.messages[0]
+    return runs, filters, ""
+
+
 @login_required
 @require_safe
 def run_list(request):
-    filters = RunFilterForm(request.GET)
-    chosen = {k: v for k, v in filters.cleaned_data.items() if v} if filters.is_valid() else {}
-    runs = runs_filtered(request.user, team=request.team, **chosen)
-    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    runs, filters, problem = _history(request)
+    page = None
+    if runs is not None:
+        try:
+            before = parse_date(request.GET.get("before", "") or "")
+        except ValueError:
+            before = None
+        if before and not request.GET.get("cursor"):
+            runs = runs.filter(created__date__lt=before)
+        try:
+            page = keyset_page(runs, request.GET.get("cursor"), page_size_of(request.GET, RUNS_PER_PAGE))
+        except BadCursor:
+            page = keyset_page(runs, None, page_size_of(request.GET, RUNS_PER_PAGE))
+    ordering = request.GET.get("ordering") or "-created"
     query = request.GET.copy()
-    query.pop("page", None)
+    query.pop("cursor", None)
+    export = query.copy()
+    for key in ("before", "page_size"):
+        export.pop(key, None)
     return render(request, "runs/list.html", {
-        "page": page, "filters": filters, "query": query.urlencode(),
+        "page": page, "filters": filters, "query": query.urlencode(), "export_query": export.urlencode(),
+        "q": request.GET.get("q", ""), "problem": problem, "examples": SEARCH_EXAMPLES,
+        "ordering": ordering, "orderings": ORDERINGS, "custom_ordering": ordering not in dict(ORDERINGS),
+        "before": request.GET.get("before", ""),
         "datasets": datasets_for(request.user).filter(team=request.team),
         "experiments": experiments_for(request.user).filter(team=request.team),
         "statuses": Run.Status.choices,
     })
+
+
+@login_required
+@require_safe
+def run_export(request):
+    """The page's search as CSV (the team's runs only), streamed like GET /api/runs/export.csv."""
+    runs, _, problem = _history(request)
+    if runs is None:
+        messages.error(request, problem)
+        return redirect("run_list")
+    try:
+        keys = exports.config_columns(runs)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("run_list")
+    response = StreamingHttpResponse(exports.runs_csv(runs, keys), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="runs.csv"'
+    return response
 
 
 @login_required
@@ -125,9 +190,21 @@ def run_compare(request):
     ids = []
     for part in request.GET.getlist("ids") or request.GET.get("ids", "").split(","):
         ids += [int(x) for x in str(part).split(",") if x.strip().isdigit()]
-    runs = list(runs_filtered(request.user).filter(pk__in=ids[:COMPARE_MAX]).order_by("pk"))
+    if ids or not request.GET.get("q"):
+        runs = list(runs_filtered(request.user).filter(pk__in=ids[:COMPARE_MAX]).order_by("pk"))
+    else:  # a search instead of ticks: its first N (at most 8) in the order asked, best accuracy by default
+        try:
+            top = min(max(int(request.GET.get("n") or COMPARE_MAX), 2), COMPARE_MAX)
+            runs = list(runs_searched(request.user, team=request.team, query=request.GET["q"],
+                                      ordering=request.GET.get("ordering") or "-best_val_acc")[:top])
+        except SearchError as exc:
+            messages.error(request, f"The search cannot be read: {exc}.")
+            return redirect("run_list")
+        except (ValidationError, ValueError):
+            messages.error(request, "Compare takes n from 2 to 8 and a sort that the runs list offers.")
+            return redirect("run_list")
     if len(runs) < 2:
-        messages.error(request, "Tick between 2 and 8 runs to compare them.")
+        messages.error(request, "Tick between 2 and 8 runs to compare them, or search for at least 2.")
         return redirect("run_list")
     metrics = metrics_of_runs(runs)  # one query for all of them
     series = [{"label": f"run {r.pk} · {r.experiment.name}", "metrics": metrics[r.pk]} for r in runs]
