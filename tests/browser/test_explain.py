@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from tests.browser.test_versions import mislabelled_zip
 from tests.support.browser import switch_team
 from tests.support.factories import OPTIONS, QUICK, make_experiment, trained_run
+from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,6 +23,9 @@ def squares_run(world, tmp_path):
     dataset = dataset_create(team=world.team, user=world.owner, name="Squares", options=OPTIONS,
                              source_path=mislabelled_zip(tmp_path / "squares.zip"))
     dataset_ingest(dataset_id=dataset.pk)
+    # A worker of the session's stack may have claimed the ingest first.
+    wait_until(lambda: Dataset.objects.filter(pk=dataset.pk, status="ready").exists(), timeout=120,
+               message="the dataset to be ingested")
     dataset = Dataset.objects.get(pk=dataset.pk)
     run = trained_run(make_experiment(world.team, world.owner, dataset, {**QUICK, "epochs": 4}), world.owner)
     assert run.evaluation.misclassified
