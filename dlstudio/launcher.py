@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +25,23 @@ def redis_answers(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def child_environment(data_dir: Path) -> dict[str, str]:
+    """This process's environment for the processes a supervisor starts: this Python's scripts first on
+    PATH (so `celery` is the one beside it) and the data dir this process settled on."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("DLSTUDIO_DATA_DIR", str(data_dir))
+    return env
+
+
+def without_password(url: str) -> str:
+    """`url` fit to print: its password, if any, as `**`."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":**@", 1)).geturl()
 
 
 def local_redis_command(url: str, data_dir: Path, bin_dir: Path) -> str:
@@ -70,3 +88,50 @@ def procfile_commands(procfile: Path, queues: list[str], environ=None) -> dict[s
         unset = " ".join(f"{k}={v}" for k, v in SHARED_MACHINE_TRAIN_ENV.items() if k not in environ)
         commands["train"] = f"{unset} {commands['train']}".strip()
     return commands
+
+
+GPU_LIST = re.compile(r"[0-9]+(,[0-9]+)*")  # ASCII digits only: `\d` would take other scripts' digits
+
+
+def gpu_indexes(value: str, present: list[int]) -> list[int]:
+    """The GPUs `manage.py worker --gpus VALUE` asks for, among the `present` ones (NVML's indexes).
+
+    `all` is every present GPU (none on a machine without them: one CPU worker then); otherwise a comma
+    list of indexes, each present, none twice.
+    """
+    if value == "all":
+        return list(present)
+    if not GPU_LIST.fullmatch(value):
+        raise LaunchError(f"--gpus takes 'all' or GPU indexes separated by commas, such as 0,2; "
+                          f"{value!r} is neither.")
+    asked = [int(word) for word in value.split(",")]
+    twice = sorted({index for index in asked if asked.count(index) > 1})
+    if twice:
+        raise LaunchError(f"--gpus {value} names GPU {', '.join(map(str, twice))} more than once; "
+                          "name each GPU once.")
+    missing = [index for index in asked if index not in present]
+    if missing:
+        there = (f"the GPUs here are {', '.join(map(str, present))}" if present
+                 else "NVML sees no GPU here (use --gpus all for one CPU training worker)")
+        raise LaunchError(f"--gpus {value} asks for GPU {', '.join(map(str, missing))}, which does not "
+                          f"exist: {there}.")
+    return asked
+
+
+def training_worker_commands(train: str, gpus: list[int], host: str) -> dict[str, str]:
+    """One training worker per GPU, named `gpuN@host` and seeing only GPU N; without GPUs, one CPU
+    worker named `cpu@host`. `train` is the Procfile's training worker command line.
+
+    CUDA numbers GPUs fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, which makes its numbers
+    NVML's (and nvidia-smi's), the ones `--gpus` takes.
+    """
+    if not gpus:
+        return {"cpu": _named(train, f"cpu@{host}")}
+    return {f"gpu{index}": f"CUDA_VISIBLE_DEVICES={index} CUDA_DEVICE_ORDER=PCI_BUS_ID "
+                           f"{_named(train, f'gpu{index}@{host}')}"
+            for index in gpus}
+
+
+def _named(command: str, name: str) -> str:
+    named, count = re.subn(r"(?<=\s)-n \S+", f"-n {name}", command)
+    return named if count else f"{command} -n {name}"

@@ -69,11 +69,11 @@ def argv_and_env(command: str) -> tuple[list[str], dict[str, str]]:
 
 class Supervisor:
     def __init__(self, commands: dict[str, str], *, env: dict, cwd: str, data_dir: Path, out=None,
-                 first_pause: float = 1.0, max_pause: float = MAX_PAUSE):
+                 first_pause: float = 1.0, max_pause: float = MAX_PAUSE, state_file: str = STATE_FILE):
         self.children = [Child(name, command, next(COLOURS)) for name, command in commands.items()]
         self.first_pause, self.max_pause = first_pause, max_pause
         self.env, self.cwd, self.out = env, cwd, out or sys.stdout
-        self.state_path = Path(data_dir) / STATE_FILE
+        self.state_path = Path(data_dir) / state_file  # another name: `make run` on this machine keeps its own
         self.width = max(len(name) for name in commands)
         self._stopping = threading.Event()
         self._print_lock = threading.Lock()

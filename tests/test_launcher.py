@@ -40,3 +40,14 @@ def test_a_remote_redis_that_does_not_answer_is_a_clear_error(tmp_path):
 def test_a_local_redis_keeps_its_data_under_the_data_dir(tmp_path):
     command = launcher.local_redis_command("redis://127.0.0.1:6390/0", tmp_path, ROOT / "bin")
     assert f"--dir {tmp_path / 'redis'}" in command and "--port 6390" in command
+
+
+def test_gpu_workers_are_the_procfile_s_training_worker_bound_to_one_gpu_each():
+    from honcho.environ import parse_procfile
+    train = parse_procfile(PROCFILE.read_text()).processes["train"]
+    commands = launcher.training_worker_commands(train, [0, 2], "box")
+    assert commands["gpu2"] == ("CUDA_VISIBLE_DEVICES=2 CUDA_DEVICE_ORDER=PCI_BUS_ID "
+                                "celery -A dlstudio worker -Q train --pool=solo -n gpu2@box --loglevel=INFO")
+    assert set(commands) == {"gpu0", "gpu2"}
+    assert launcher.training_worker_commands(train, [], "box") == {
+        "cpu": "celery -A dlstudio worker -Q train --pool=solo -n cpu@box --loglevel=INFO"}
