@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TEST_DATA_DIR := $(CURDIR)/var/test
 FAST_DATA_DIR := $(CURDIR)/var/test-fast
 
-.PHONY: run test test-fast lint deps test-deps browser-deps gpu-wheels
+.PHONY: run test test-fast lint deps test-deps browser-deps gpu-wheels version-file
 
 run: deps
 	$(PY) manage.py serve
@@ -61,3 +61,7 @@ gpu-wheels: $(VENV)/.deps
 	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.12 \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 		-d bench/wheels $(GPU_WHEELS)
+
+# The code version for a copy without .git (an image, a package): run before copying or packaging.
+version-file:
+	git describe --always --dirty > dlstudio/BUILD_VERSION

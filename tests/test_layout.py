@@ -10,9 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CODE = [path for folder in ("apps", "dlstudio", "workers") for path in (ROOT / folder).rglob("*.py")]
 # Reading the environment outside settings.py: only to pass it on to child processes, to name the
 # settings module before Django starts, or to see the GPUs CUDA_VISIBLE_DEVICES gives the process, as
-# CUDA itself does (workers/engine/hardware.py).
+# CUDA itself does (workers/engine/hardware.py), or to set the workspace cuBLAS needs for a deterministic
+# run, and put it back (workers/engine/train/session.py).
 PASSING_ON = {"dlstudio/launcher.py", "apps/teams/management/commands/serve.py", "dlstudio/celery.py",
-              "dlstudio/wsgi.py", "workers/engine/hardware.py"}
+              "dlstudio/wsgi.py", "workers/engine/hardware.py", "workers/engine/train/session.py"}
 
 
 def test_every_variable_settings_reads_is_in_the_readme_table():

@@ -70,6 +70,8 @@ SECTIONS = [
         ("amp", "Mixed precision", "auto uses bfloat16 on a GPU that has it: about twice as fast, same accuracy."),
         ("device", "Device", "auto picks the worker's GPU, else its CPU."),
         ("seed", "Seed", "Makes the run repeatable: same seed, same data order and starting weights."),
+        ("deterministic", "Deterministic", "Same seed, same numbers to the last digit, at a cost: slower on a GPU, "
+                                           "and a layer without a deterministic version fails the run."),
     ]),
 ]
 

@@ -61,6 +61,8 @@ class Run(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     torch_version = models.CharField(max_length=40, blank=True)
     code_version = models.CharField(max_length=40, blank=True)
+    # What the worker trained with (engine.environment): versions, GPU, host, code, deterministic.
+    environment = models.JSONField(default=dict, blank=True)
     checkpoint_dir = models.CharField(max_length=300, blank=True, help_text="Relative to the data dir.")
     # The checkpoints that are the run's, relative to the data dir: where it resumes from, and the weights
     # of `best_epoch` (named in the same write that records that epoch).

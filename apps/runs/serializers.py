@@ -59,12 +59,15 @@ class RunDetailSerializer(RunSummarySerializer):
     traceback = serializers.SerializerMethodField(help_text="Where a failed run failed, for its team's editors "
                                                             "and owners (paths relative to the project); empty "
                                                             "for viewers.")
+    environment = serializers.JSONField(read_only=True, help_text=(
+        "What the worker trained with: python, torch, torchvision, cuda, cudnn (null without CUDA), gpu (\"cpu\" "
+        "without one), host, code, deterministic; empty until a worker claims the run."))
     evaluations = VersionEvaluationSerializer(many=True, read_only=True,
                                               help_text="Its best weights scored on other dataset versions.")
 
     class Meta(RunSummarySerializer.Meta):
         fields = RUN_SUMMARY_FIELDS + ["diagnosis", "config", "notes", "traceback", "torch_version", "code_version",
-                                       "cancel_requested", "evaluations"]
+                                       "environment", "cancel_requested", "evaluations"]
 
     @extend_schema_field(DiagnosisSerializer)
     def get_diagnosis(self, run) -> dict:

@@ -163,7 +163,9 @@ def _train(run: Run, lease: jobs.Lease, token: str, claim: str) -> str:
     tracker = Tracker(run, lease, claim)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)  # inside: a full disk fails the run with its sentence
-        lease.update(device=_device_name(run.config.get("device", "auto")))
+        device = engine.resolve_device(run.config.get("device", "auto"))
+        lease.update(device=_device_name(device), environment=engine.environment(
+            device, code=code_version(), deterministic=run.config.get("deterministic", False)))
         result = engine.fit(
             pack=storage.absolute(run.dataset.pack_path), config=run.config, out_dir=out_dir,
             on_batch=tracker.on_batch, on_checkpoint=tracker.on_checkpoint, file_per_epoch=True,
@@ -215,6 +217,5 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _device_name(requested: str) -> str:
-    device = engine.resolve_device(requested)
+def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"

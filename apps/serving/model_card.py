@@ -25,5 +25,6 @@ def model_card(run, predictor, evaluation) -> dict:
         "config": run.config,
         "started_from_run": run.parent_id,
         "trained": {"device": run.device, "worker": run.worker, "torch": run.torch_version,
-                    "code": run.code_version, "finished": run.finished_at.isoformat() if run.finished_at else None},
+                    "code": run.code_version, "finished": run.finished_at.isoformat() if run.finished_at else None,
+                    "environment": run.environment},
     }

@@ -37,6 +37,7 @@ _EXPORTS = {
     "lr_range_test": "train.lr_finder", "LRRangeResult": "train.lr_finder",
     "load_checkpoint": "train.checkpoint", "load_weights_file": "train.checkpoint",
     "resolve_device": "train.session",
+    "environment": "train.environment",
     **dict.fromkeys(("imagenet_cache_folder", "imagenet_file_names", "load_imagenet_weights", "shown_folder"),
                     "train.transfer"),
     # serve
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from .train.archs import ARCHITECTURES, ARCHS, IMAGENET_ARCHS
     from .train.checkpoint import load_checkpoint, load_weights_file
     from .train.config import TrainConfig
+    from .train.environment import environment
     from .train.evaluation import evaluate_checkpoint
     from .train.loop import BatchProgress, FitResult, fit
     from .train.lr_finder import LRRangeResult, lr_range_test

@@ -12,7 +12,7 @@ API_DEFAULTS = {
     "augment": {"hflip": False, "vflip": False, "crop_pad": 0, "zoom": 0.0, "rotate": 0, "color_jitter": 0.0},
     "normalize": "channel", "equalize": False, "label_smoothing": 0,
     "early_stopping": {"patience": 0, "monitor": "val_loss"}, "pretrained": None, "freeze_backbone_epochs": 0,
-    "amp": "auto", "seed": 0, "device": "auto",
+    "amp": "auto", "seed": 0, "device": "auto", "deterministic": False,
 }
 
 EVERY_KEY = {
@@ -23,6 +23,7 @@ EVERY_KEY = {
     "normalize": "mean_image", "equalize": True, "label_smoothing": 0.1,
     "early_stopping": {"patience": 3, "monitor": "val_acc"}, "pretrained": "imagenet",
     "freeze_backbone_epochs": 2, "amp": "off", "seed": 7, "device": "cuda:1",
+    "deterministic": True,
 }
 
 

@@ -69,6 +69,7 @@ class TrainConfig:
     amp: str = "auto"
     seed: int = 0
     device: str = "auto"
+    deterministic: bool = False  # docs/CONFIG.md: deterministic algorithms, no cuDNN autotuning
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "TrainConfig":
@@ -147,6 +148,7 @@ class TrainConfig:
         self.augment.zoom = float(self.augment.zoom)
         self.augment.color_jitter = float(self.augment.color_jitter)
         _integer("seed", self.seed, 0, 2**31 - 1)
+        _boolean("deterministic", self.deterministic)
         if not isinstance(self.device, str) or not (
                 self.device in ("auto", "cpu", "cuda") or _is_cuda_index(self.device)):
             raise ConfigError(field="device", message=(

@@ -23,7 +23,7 @@ from .checkpoint import BEST, LAST, load_checkpoint, restore_rng_state, rng_stat
 from .config import TrainConfig
 from .evaluation import classification_report, default_split, predict_split
 from .optim import LRSchedule, build_optimizer
-from .session import TrainingSession, as_config, open_session
+from .session import TrainingSession, as_config, deterministic_mode, open_session
 from .transfer import set_backbone_frozen
 
 @dataclass(frozen=True)
@@ -206,7 +206,20 @@ def fit(*, pack: Pack | str | os.PathLike, config: TrainConfig | Mapping[str, An
     WeightsNotFound, PackError); a loss that becomes NaN returns outcome "failed" with `error`.
     """
     config = as_config(config)
-    out_dir = Path(out_dir)
+    with deterministic_mode(config.deterministic):
+        return _fit(config=config, pack=pack, out_dir=Path(out_dir), on_batch=on_batch, on_epoch=on_epoch,
+                    on_checkpoint=on_checkpoint, halt_after=halt_after, resume=resume, resume_from=resume_from,
+                    best_from=best_from, file_per_epoch=file_per_epoch, init_checkpoint=init_checkpoint,
+                    imagenet_weights=imagenet_weights, resident=resident)
+
+
+def _fit(*, config: TrainConfig, pack: Pack | str | os.PathLike, out_dir: Path,
+         on_batch: Callable[[BatchProgress], bool | None] | None,
+         on_epoch: Callable[[dict[str, Any]], None] | None,
+         on_checkpoint: Callable[..., bool | None] | None, halt_after: int | None,
+         resume: bool, resume_from: str | os.PathLike | None, best_from: str | os.PathLike | None,
+         file_per_epoch: bool, init_checkpoint: str | os.PathLike | None,
+         imagenet_weights: str | os.PathLike | None, resident: bool | None) -> FitResult:
     if resume and resume_from is None and (out_dir / LAST).is_file():
         resume_from = out_dir / LAST
         best_from = best_from or ((out_dir / BEST) if (out_dir / BEST).is_file() else None)

@@ -7,7 +7,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -65,6 +65,33 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# cuBLAS is deterministic only with a fixed workspace (PyTorch's "Reproducibility" notes).
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool) -> Iterator[None]:
+    """PyTorch's deterministic algorithms and no cuDNN autotuning while `enabled`; the process-wide
+    flags are put back afterwards either way, since a training worker trains many runs in one process."""
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+             os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    try:
+        if enabled:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2], saved[3]
+        if saved[4] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
+
+
 def use_amp(config: TrainConfig, device: torch.device) -> bool:
     """bf16 autocast on a GPU that supports it; never on the CPU, where it is slower, not faster."""
     return config.amp == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -96,7 +123,7 @@ def open_session(*, pack: Pack | str | os.PathLike, config: TrainConfig, residen
     if len(pack.indices("train")) < 2:
         raise ValueError("the train split needs at least 2 images")
     device = resolve_device(config.device)
-    if device.type == "cuda":
+    if device.type == "cuda" and not config.deterministic:
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels
     channels_last = device.type == "cuda"
     torch.manual_seed(config.seed)
