@@ -86,3 +86,19 @@ def test_the_page_links_json_and_labels_a_count_taken_at_most_a_minute_ago(clien
     assert "About 9 runs" in c.get(reverse("run_list")).content.decode()
     exported = json.loads(body_of(c.get(reverse("run_export_json"), {"q": "config.optimizer = sgd"})))
     assert len(exported) == 5  # i in 0, 2, 4, 6, 8 of the team's nine
+
+
+def test_the_filter_menus_offer_the_newest_and_the_chosen_one_not_every_one(client, world):
+    from apps.experiments.models import Experiment
+    from apps.runs.views import FILTER_CHOICES
+
+    made = Experiment.objects.bulk_create([Experiment(team=world.team, name=f"e{i}", config={})
+                                           for i in range(FILTER_CHOICES + 5)])
+    c = sign_in(client, world.viewer, world.team)
+    menu = c.get(reverse("run_list")).content.decode().split('id="f-experiment"')[1].split("</select>")[0]
+    assert menu.count("<option") == FILTER_CHOICES + 1  # "any" and the newest
+    oldest = min(e.pk for e in made)
+    assert f'value="{oldest}"' not in menu
+    chosen = c.get(reverse("run_list"), {"experiment": oldest}).content.decode()
+    menu = chosen.split('id="f-experiment"')[1].split("</select>")[0]
+    assert f'<option value="{oldest}" selected>' in menu
