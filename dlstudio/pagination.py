@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
@@ -31,6 +32,12 @@ class Pagination(PageNumberPagination):
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link(), "count": self.page.paginator.count})
+
+
+# The query parameters of a list paged by KeysetPagination, for its schema.
+KEYSET_PARAMETERS = [OpenApiParameter("cursor", str, description="From a `next` or `previous` link."),
+                     OpenApiParameter("page_size", int, description=f"1..{MAX_PAGE_SIZE}, {PAGE_SIZE} unless given."),
+                     OpenApiParameter("page", int, description="Numbered (and counted) pages, for older clients.")]
 
 
 class BadCursor(ValueError):
@@ -113,6 +120,16 @@ def page_size_of(params, default: int = PAGE_SIZE) -> int:
         return min(max(int(params.get("page_size", default)), 1), MAX_PAGE_SIZE)
     except (TypeError, ValueError):
         return default
+
+
+def page_for_request(queryset, params, default_size: int = PAGE_SIZE) -> KeysetPage:
+    """A list page's rows by `?cursor=` and `?page_size=`; a forged or stale cursor shows the first page
+    (a page has no error slot for it; the API answers 400 instead)."""
+    size = page_size_of(params, default_size)
+    try:
+        return keyset_page(queryset, params.get("cursor"), size)
+    except BadCursor:
+        return keyset_page(queryset, None, size)
 
 
 class KeysetPagination(BasePagination):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from apps.teams.permissions import require_editor
 from apps.teams.selectors import default_team
 from dlstudio.openapi import errors
-from dlstudio.pagination import Pagination
+from dlstudio.pagination import KEYSET_PARAMETERS, KeysetPagination, Pagination
 
 from . import services
 from .models import Image
@@ -25,12 +25,15 @@ from .serializers import (
 )
 
 
+@extend_schema(methods=["GET"], parameters=KEYSET_PARAMETERS)
 class DatasetListCreateApi(ListAPIView):
+    """Newest first, by cursor (`?page=` still numbers pages for older clients)."""
+
     serializer_class = DatasetSerializer
-    pagination_class = Pagination
+    pagination_class = KeysetPagination
 
     def get_queryset(self):
-        return datasets_for(self.request.user).prefetch_related("classes")
+        return datasets_for(self.request.user).prefetch_related("classes").order_by("-created", "-id")
 
     @extend_schema(request={"multipart/form-data": DatasetCreateSerializer}, responses={
         201: inline_serializer("DatasetQueued", {"id": serializers.IntegerField(),

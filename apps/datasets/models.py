@@ -54,7 +54,8 @@ class Dataset(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["team", "-created"])]
+        # The list's keyset pages seek (created, id) within the team (dlstudio/pagination.py).
+        indexes = [models.Index(fields=["team", "-created", "-id"], name="dataset_team_created_id")]
 
     @property
     def family_id(self) -> int:

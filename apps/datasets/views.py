@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST, require_http_methods, req
 
 from apps.runs import selectors as runs
 from apps.teams.permissions import can_edit, require_editor
+from dlstudio.pagination import page_for_request
 from dlstudio.pictures import png_response
 
 from . import charts, sample, services
@@ -25,12 +26,15 @@ GALLERY_PAGE = 48
 @login_required
 @require_safe
 def dataset_list(request):
-    datasets = datasets_for(request.user).filter(team=request.team).prefetch_related("classes")
+    # A page of the team's datasets by cursor (newest first; no count, no offset); versions are grouped
+    # into families within the page, so a family whose versions span two pages shows on both.
+    page = page_for_request(datasets_for(request.user).filter(team=request.team).prefetch_related("classes")
+                            .order_by("-created", "-id"), request.GET)
     families: dict[int, list] = {}
-    for dataset in datasets:  # newest first, so each family is placed by its newest version
+    for dataset in page.rows:  # newest first, so each family is placed by its newest version
         families.setdefault(dataset.family_id, []).append(dataset)
     return render(request, "datasets/list.html", {
-        "datasets": datasets,
+        "datasets": page.rows, "page": page,
         "families": [sorted(versions, key=lambda d: -d.version) for versions in families.values()],
         "can_edit": can_edit(request.user, request.team),
     })

@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,10 +16,11 @@ from apps.runs.selectors import runs_of_experiment
 from apps.teams.permissions import require_editor
 from apps.weights.selectors import weights_file_for
 from dlstudio.openapi import errors
+from dlstudio.pagination import KEYSET_PARAMETERS, KeysetPagination
 
 from . import charts, services
 from .models import Experiment, LRFinding
-from .selectors import experiment_for, latest_lr_finding, model_summary_of
+from .selectors import experiment_for, experiments_for, latest_lr_finding, model_summary_of
 
 
 class ExperimentCreateSerializer(serializers.Serializer):
@@ -95,7 +97,26 @@ class LRFindingSerializer(serializers.ModelSerializer):
         return body
 
 
-class ExperimentCreateApi(APIView):
+class ExperimentSummarySerializer(serializers.ModelSerializer):
+    """An experiment in a list: without its runs, which a list would read once per experiment."""
+
+    class Meta:
+        model = Experiment
+        fields = ["id", "name", "team", "dataset", "config", "weights_file", "created"]
+
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+
+@extend_schema(methods=["GET"], parameters=KEYSET_PARAMETERS)
+class ExperimentCreateApi(ListAPIView):
+    """GET: the experiments of the user's teams, newest first, by cursor (`?page=` numbers pages)."""
+
+    serializer_class = ExperimentSummarySerializer
+    pagination_class = KeysetPagination
+
+    def get_queryset(self):
+        return experiments_for(self.request.user).order_by("-created", "-id")
+
     @extend_schema(request=ExperimentCreateSerializer, responses={
         201: inline_serializer("ExperimentCreated", {"id": serializers.IntegerField()}),
         **errors(400, 403, 404, _400="A config key unknown or out of range, or a dataset that is not ready; "

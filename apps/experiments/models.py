@@ -18,7 +18,8 @@ class Experiment(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["team", "-created"])]
+        # The list's keyset pages seek (created, id) within the team (dlstudio/pagination.py).
+        indexes = [models.Index(fields=["team", "-created", "-id"], name="experiment_team_created_id")]
 
     def __str__(self):
         return self.name

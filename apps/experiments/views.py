@@ -13,11 +13,12 @@ from apps.runs.services import run_start
 from apps.sweeps.selectors import start_form, sweeps_of_experiment
 from apps.teams.permissions import can_edit, require_editor
 from apps.weights.selectors import imagenet_cache, weights_files_of
+from dlstudio.pagination import page_for_request
 
 from . import charts, services
 from .forms import DEFAULTS, PRESETS, SECTIONS, ExperimentForm, form_field_of, initial_from
 from .models import LRFinding
-from .selectors import experiment_for, experiments_with_results, latest_lr_finding
+from .selectors import experiment_for, experiments_for, experiments_with_results, latest_lr_finding
 
 # The runs the form offers to start from: the newest; an older one is named by id through the API.
 STARTING_RUNS_OFFERED = 200
@@ -26,8 +27,15 @@ STARTING_RUNS_OFFERED = 200
 @login_required
 @require_safe
 def experiment_list(request):
+    # The page's experiments by cursor first, then their runs' count and best accuracy for those alone:
+    # aggregated over the team's whole list, the page would cost as much as the history.
+    page = page_for_request(experiments_for(request.user).filter(team=request.team).order_by("-created", "-id"),
+                            request.GET)
+    if page.rows:
+        page.rows = list(experiments_with_results(request.user, request.team)
+                         .filter(pk__in=[e.pk for e in page.rows]).order_by("-created", "-id"))
     return render(request, "experiments/list.html", {
-        "experiments": experiments_with_results(request.user, request.team),
+        "experiments": page.rows, "page": page,
         "can_edit": can_edit(request.user, request.team),
     })
 

@@ -103,6 +103,16 @@ class RunExportApi(APIView):
         return response
 
 
+class RunExportJsonApi(APIView):
+    """The runs of a search as a JSON array, streamed: each run's config as an object, then its results."""
+
+    @extend_schema(parameters=LIST_PARAMETERS, responses={(200, "application/json"): str, **errors(400)})
+    def get(self, request):
+        response = StreamingHttpResponse(exports.runs_json(searched_runs(request)), content_type="application/json")
+        response["Content-Disposition"] = 'attachment; filename="runs.json"'
+        return response
+
+
 class RunMetricsCsvApi(APIView):
     """A run's epochs as CSV, streamed."""
 
@@ -111,6 +121,17 @@ class RunMetricsCsvApi(APIView):
         run = run_columns_for(request.user, run_id, "team_id")
         response = StreamingHttpResponse(exports.metrics_csv(run), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-metrics.csv"'
+        return response
+
+
+class RunMetricsJsonApi(APIView):
+    """A run's epochs as a JSON array, streamed."""
+
+    @extend_schema(responses={(200, "application/json"): str, **errors(404)})
+    def get(self, request, run_id):
+        run = run_columns_for(request.user, run_id, "team_id")
+        response = StreamingHttpResponse(exports.metrics_json(run), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-metrics.json"'
         return response
 
 

@@ -1,9 +1,10 @@
-"""CSV exports of the run history, streamed: rows are read `CHUNK` at a time from the database and
+"""CSV and JSON exports of the run history, streamed: rows are read `CHUNK` at a time from the database and
 written a line at a time, so memory does not grow with the history.
 
 Runs: one row per run. Its config's keys (nested keys dotted: `augment.hflip`) become columns; the
 union of keys over the matching runs is read in a first pass over their configs alone (still chunked),
 because a later run may add a key, and a fixed set would drop it. Then the results.
+JSON needs no such pass: each run is one object whose `config` is the run's config as it is.
 """
 import csv
 import json
@@ -67,18 +68,39 @@ def config_columns(runs) -> list[str]:
     return sorted(keys)
 
 
+def _runs(runs):
+    """(run's columns without config and results, config, results) per run, a chunk at a time."""
+    for (pk, experiment, dataset, version, sweep, status, tags, by, created, config, epochs, epoch, best_epoch,
+         best_val_acc, test_acc, started, finished) in runs.values_list(*_READ).iterator(chunk_size=CHUNK):
+        duration = (finished - started).total_seconds() if started and finished else None
+        yield ([pk, experiment, dataset, version, sweep, status, " ".join(tags or []), by, created.isoformat()],
+               config, [epochs, epoch, best_epoch, best_val_acc, test_acc,
+                        started.isoformat() if started else None, finished.isoformat() if finished else None,
+                        duration])
+
+
 def runs_csv(runs, keys: list[str]):
     """Lines of CSV: a header, then one line per run of `runs` (any queryset of runs, in its order)."""
     writer = csv.writer(_Line())
     yield writer.writerow([*RUN_COLUMNS, *(f"config.{k}" for k in keys), *RESULT_COLUMNS])
-    for (pk, experiment, dataset, version, sweep, status, tags, by, created, config, epochs, epoch, best_epoch,
-         best_val_acc, test_acc, started, finished) in runs.values_list(*_READ).iterator(chunk_size=CHUNK):
+    for columns, config, results in _runs(runs):
         flat = flatten(config)
-        duration = (finished - started).total_seconds() if started and finished else None
-        row = [pk, experiment, dataset, version, sweep, status, " ".join(tags or []), by, created.isoformat(),
-               *(flat.get(k) for k in keys), epochs, epoch, best_epoch, best_val_acc, test_acc,
-               started.isoformat() if started else None, finished.isoformat() if finished else None, duration]
-        yield writer.writerow([_cell(v) for v in row])
+        yield writer.writerow([_cell(v) for v in [*columns, *(flat.get(k) for k in keys), *results]])
+
+
+def runs_json(runs):
+    """A JSON array, a run per piece: the run's columns, `config` as an object, then the results (the
+    CSV's columns, with the same names, `tags` a list)."""
+    yield "["
+    sep = ""
+    for columns, config, results in _runs(runs):
+        run = dict(zip(RUN_COLUMNS, columns))
+        run["tags"] = run["tags"].split() if run["tags"] else []
+        run["config"] = config or {}
+        run.update(zip(RESULT_COLUMNS, results))
+        yield sep + json.dumps(run, separators=(",", ":"))
+        sep = ",\n"
+    yield "]\n"
 
 
 def metrics_csv(run: Run):
@@ -87,3 +109,14 @@ def metrics_csv(run: Run):
     rows = EpochMetric.objects.filter(run=run).order_by("epoch").values_list(*METRIC_KEYS)
     for row in rows.iterator(chunk_size=CHUNK):
         yield writer.writerow([_cell(v) for v in row])
+
+
+def metrics_json(run: Run):
+    """A run's epochs as a JSON array of objects (keys: METRIC_KEYS)."""
+    yield "["
+    sep = ""
+    rows = EpochMetric.objects.filter(run=run).order_by("epoch").values_list(*METRIC_KEYS)
+    for row in rows.iterator(chunk_size=CHUNK):
+        yield sep + json.dumps(dict(zip(METRIC_KEYS, row)), separators=(",", ":"))
+        sep = ",\n"
+    yield "]\n"

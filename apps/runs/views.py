@@ -1,10 +1,14 @@
 """Run pages: the team's run history, one run (live), the comparison of a few; start, cancel, rerun."""
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_date
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.datasets.selectors import dataset_for, datasets_for, versions_of
@@ -23,6 +27,8 @@ from .selectors import (
 from .serializers import run_detail
 
 RUNS_PER_PAGE = 50
+FILTER_CHOICES = 100  # datasets and experiments offered in the filters' menus
+COUNT_FOR_S = 60  # how long the page's "about N runs" is reused before the team's runs are counted again
 COMPARE_MAX = 8
 
 
@@ -49,6 +55,29 @@ def _history(request):
     except ValidationError as exc:
         return None, filters, exc.messages[0]
     return runs, filters, ""
+
+
+def _choices(queryset, filters, field) -> list:
+    """The newest FILTER_CHOICES of the team's datasets or experiments for a filter's menu (ids and names
+    alone), and the chosen one wherever it is: a menu of every one cost 0.8 s at 5,000 of each
+    (docs/PERFORMANCE.md); older ones are found with the search (`dataset = …`, `experiment = …`)."""
+    rows = list(queryset.select_related(None).order_by("-created", "-id").only("pk", "name")[:FILTER_CHOICES])
+    chosen = filters.cleaned_data.get(field) if filters.is_valid() else None
+    if chosen and chosen not in {r.pk for r in rows}:
+        rows += list(queryset.select_related(None).filter(pk=chosen).only("pk", "name"))
+    return rows
+
+
+def counted_runs(team) -> tuple[int, dt.datetime]:
+    """(the team's runs, when they were counted): counted at most once a minute per process, so a page view
+    costs a cache read, not a count of the whole history; the page says it is a count as of that time.
+    The process's own cache, not the shared one: a stale or lost entry costs one count, never a page."""
+    key = f"run-count:{team.pk}"
+    hit = caches["local"].get(key)
+    if hit is None:
+        hit = (Run.objects.filter(team=team).count(), timezone.now())
+        caches["local"].set(key, hit, COUNT_FOR_S)
+    return hit
 
 
 @login_required
@@ -78,9 +107,9 @@ def run_list(request):
         "q": request.GET.get("q", ""), "problem": problem, "examples": SEARCH_EXAMPLES,
         "ordering": ordering, "orderings": ORDERINGS, "custom_ordering": ordering not in dict(ORDERINGS),
         "before": request.GET.get("before", ""),
-        "datasets": datasets_for(request.user).filter(team=request.team),
-        "experiments": experiments_for(request.user).filter(team=request.team),
-        "statuses": Run.Status.choices,
+        "datasets": _choices(datasets_for(request.user).filter(team=request.team), filters, "dataset"),
+        "experiments": _choices(experiments_for(request.user).filter(team=request.team), filters, "experiment"),
+        "statuses": Run.Status.choices, "counted": counted_runs(request.team) if request.team else None,
     })
 
 
@@ -99,6 +128,19 @@ def run_export(request):
         return redirect("run_list")
     response = StreamingHttpResponse(exports.runs_csv(runs, keys), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="runs.csv"'
+    return response
+
+
+@login_required
+@require_safe
+def run_export_json(request):
+    """The page's search as a JSON array (the team's runs only), streamed like GET /api/runs/export.json."""
+    runs, _, problem = _history(request)
+    if runs is None:
+        messages.error(request, problem)
+        return redirect("run_list")
+    response = StreamingHttpResponse(exports.runs_json(runs), content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="runs.json"'
     return response
 
 
