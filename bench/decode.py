@@ -6,8 +6,8 @@ Each image is written to a temporary file, then decoded by `imaging.load_array` 
 subprocess that has already imported the engine and read the file: the figure is that process's
 peak resident memory (VmHWM, reset just before the decode through /proc/self/clear_refs) above its
 resident memory then, and its CPU time. The hostile images are tiny files that decode to hundreds
-of megabytes; the "largest accepted" ones sit just under `imaging.DECODE_BUDGET` for their format
-and mode, where the estimate (`imaging.decode_cost`) is tightest. Prints, never asserts; run it
+of megabytes; the "largest accepted" ones sit just under `decode_budget.DECODE_BUDGET` for their format
+and mode, where the estimate (`decode_budget.decode_cost`) is tightest. Prints, never asserts; run it
 with PYTHONPATH at another checkout to measure that one (the images are made with Pillow alone).
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ def hostile() -> dict[str, callable]:
 
 def largest(size: int) -> dict[str, callable]:
     """Images of each kind about as large as the budget lets through (a square of `side` pixels)."""
-    from workers.engine.ingest import imaging  # noqa: PLC0415 - only the bench's own process
+    from workers.engine.ingest import decode_budget  # noqa: PLC0415 - only the bench's own process
 
     def side_for(make_small) -> int:
         lo, hi = 64, 16384
@@ -90,8 +90,8 @@ def largest(size: int) -> dict[str, callable]:
             stored = img.size
             if img.format == "JPEG":
                 img.draft(img.mode, (size, size))
-            cost = imaging.decode_cost(img, stored, imaging.reduction_factor(img.size, size), len(data))
-            lo, hi = (mid, hi) if cost <= imaging.DECODE_BUDGET else (lo, mid)
+            cost = decode_budget.decode_cost(img, stored, decode_budget.reduction_factor(img.size, size), len(data))
+            lo, hi = (mid, hi) if cost <= decode_budget.DECODE_BUDGET else (lo, mid)
         return lo
 
     kinds = {

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from workers.engine.errors import ImageError
-from workers.engine.ingest import imaging
+from workers.engine.ingest import decode_budget, imaging
 
 ROOT = Path(__file__).resolve().parents[3]
 LIMIT = 64 * 10**6  # bytes: the budget a decode must stay under, whatever the file
@@ -110,10 +110,10 @@ def test_the_cost_comes_from_the_header_and_the_refusal_names_the_limit():
 
 
 def test_only_images_over_the_threshold_are_reduced_so_ordinary_ones_keep_their_pixels():
-    assert imaging.reduction_factor((2000, 2000), 224) == 1  # 4 Mpx: decoded and converted as ever
-    assert imaging.reduction_factor((4800, 4800), 224) == 10  # to 480: twice the target, bilinear after
-    assert imaging.reduction_factor((4800, 3000), 1024) == 2  # under four times: to just above the target
-    assert imaging.reduction_factor((4800, 4800), None) == 1
+    assert decode_budget.reduction_factor((2000, 2000), 224) == 1  # 4 Mpx: decoded and converted as ever
+    assert decode_budget.reduction_factor((4800, 4800), 224) == 10  # to 480: twice the target, bilinear after
+    assert decode_budget.reduction_factor((4800, 3000), 1024) == 2  # under four times: to just above the target
+    assert decode_budget.reduction_factor((4800, 4800), None) == 1
     decoded = imaging.open_image(encode(Image.fromarray(gradient(4800, np.uint16, 60000))), draft_size=224)
     assert decoded.image.size == (480, 480) and decoded.image.mode == "L"
     assert decoded.original_size == (4800, 4800) and decoded.original_mode == "I;16" and decoded.is_grayscale()
