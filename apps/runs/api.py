@@ -2,7 +2,6 @@
 
 Services' refusals are raised as they are; dlstudio/api_errors.py answers them in the error shape.
 """
-from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -98,9 +97,7 @@ class RunExportApi(APIView):
     def get(self, request):
         runs = searched_runs(request)
         keys = exports.config_columns(runs)
-        response = StreamingHttpResponse(exports.runs_csv(runs, keys), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="runs.csv"'
-        return response
+        return exports.download(exports.runs_csv(runs, keys), "runs.csv")
 
 
 class RunExportJsonApi(APIView):
@@ -108,9 +105,7 @@ class RunExportJsonApi(APIView):
 
     @extend_schema(parameters=LIST_PARAMETERS, responses={(200, "application/json"): str, **errors(400)})
     def get(self, request):
-        response = StreamingHttpResponse(exports.runs_json(searched_runs(request)), content_type="application/json")
-        response["Content-Disposition"] = 'attachment; filename="runs.json"'
-        return response
+        return exports.download(exports.runs_json(searched_runs(request)), "runs.json")
 
 
 class RunMetricsCsvApi(APIView):
@@ -119,9 +114,7 @@ class RunMetricsCsvApi(APIView):
     @extend_schema(responses={(200, "text/csv"): str, **errors(404)})
     def get(self, request, run_id):
         run = run_columns_for(request.user, run_id, "team_id")
-        response = StreamingHttpResponse(exports.metrics_csv(run), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-metrics.csv"'
-        return response
+        return exports.download(exports.metrics_csv(run), f"run-{run.pk}-metrics.csv")
 
 
 class RunMetricsJsonApi(APIView):
@@ -130,9 +123,7 @@ class RunMetricsJsonApi(APIView):
     @extend_schema(responses={(200, "application/json"): str, **errors(404)})
     def get(self, request, run_id):
         run = run_columns_for(request.user, run_id, "team_id")
-        response = StreamingHttpResponse(exports.metrics_json(run), content_type="application/json")
-        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-metrics.json"'
-        return response
+        return exports.download(exports.metrics_json(run), f"run-{run.pk}-metrics.json")
 
 
 class RunDetailApi(APIView):

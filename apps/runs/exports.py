@@ -10,6 +10,7 @@ import csv
 import json
 
 from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
 
 from workers.engine import METRIC_KEYS
 
@@ -120,3 +121,13 @@ def metrics_json(run: Run):
         yield sep + json.dumps(dict(zip(METRIC_KEYS, row)), separators=(",", ":"))
         sep = ",\n"
     yield "]\n"
+
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def download(chunks, filename: str) -> StreamingHttpResponse:
+    """`chunks` streamed as an attachment named `filename`, typed by its extension."""
+    response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[filename.rsplit(".", 1)[1]])
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

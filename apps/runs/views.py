@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_date
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -126,9 +125,7 @@ def run_export(request):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
         return redirect("run_list")
-    response = StreamingHttpResponse(exports.runs_csv(runs, keys), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="runs.csv"'
-    return response
+    return exports.download(exports.runs_csv(runs, keys), "runs.csv")
 
 
 @login_required
@@ -139,9 +136,7 @@ def run_export_json(request):
     if runs is None:
         messages.error(request, problem)
         return redirect("run_list")
-    response = StreamingHttpResponse(exports.runs_json(runs), content_type="application/json")
-    response["Content-Disposition"] = 'attachment; filename="runs.json"'
-    return response
+    return exports.download(exports.runs_json(runs), "runs.json")
 
 
 @login_required
