@@ -253,6 +253,21 @@ STORAGES = {
                 "OPTIONS": {"location": str(DATA_DIR / "files")}},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Where uploads, packs, checkpoints and weights files are kept (docs/STORAGE.md). `file://` + the data dir (the
+# default): the files themselves, as every machine that mounts the data dir sees them. `s3://BUCKET/PREFIX`
+# (any S3-compatible store: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION),
+# `azure://CONTAINER/PREFIX` (AZURE_CONNECTION_STRING) or `file:///another/folder`: an object store, which
+# each machine reads through a cache of its own under the data dir, at most DLSTUDIO_CACHE_MAX_GB.
+# Empty (the default) is the data dir itself, wherever DATA_DIR points.
+STORAGE_URL = env("DLSTUDIO_STORAGE_URL", "")
+if STORAGE_URL and (STORAGE_URL.split("://", 1)[0] not in ("file", "s3", "azure") or "://" not in STORAGE_URL):
+    raise ImproperlyConfigured(f"DLSTUDIO_STORAGE_URL must start with file://, s3:// or azure://, not {STORAGE_URL!r}")
+CACHE_MAX_GB = envint("DLSTUDIO_CACHE_MAX_GB", 50, minimum=1)
+AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL") or None
+AWS_ACCESS_KEY_ID = env("AWS_ACCESS_KEY_ID") or None
+AWS_SECRET_ACCESS_KEY = env("AWS_SECRET_ACCESS_KEY") or None
+AWS_DEFAULT_REGION = env("AWS_DEFAULT_REGION") or env("AWS_REGION") or None
+AZURE_CONNECTION_STRING = env("AZURE_CONNECTION_STRING") or None
 # Serve straight from the finders too, so a checkout works before (or without) collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

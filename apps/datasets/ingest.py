@@ -87,6 +87,7 @@ def dataset_ingest(*, dataset_id: int) -> None:
             _recheck_room(dataset)
             report = _pack(dataset, pack_relative,
                            on_progress=lambda fraction: lease.update(progress=max(0.001, min(fraction, 0.99))))
+            storage.put(pack_relative)  # in the store before the row names it
             _record(dataset, lease, report, pack_relative, seconds=time.monotonic() - started)
     except _Abandoned:
         storage.remove(pack_relative)
@@ -104,29 +105,30 @@ def _recheck_room(dataset: Dataset) -> None:
     """The upload's checks again, on every image's header this time, and against the quota as it is now
     (another upload may have been accepted meanwhile)."""
     if dataset.upload_path:
-        room_for(storage.absolute(dataset.upload_path), team=dataset.team, options=dataset.options,
+        room_for(storage.local(dataset.upload_path), team=dataset.team, options=dataset.options,
                  upload_bytes=dataset.upload_bytes, parent=dataset.parent, headers=None, already=dataset.bytes)
 
 
 def _pack(dataset: Dataset, pack_relative: str, *, on_progress):
     options, target = PackOptions(**dataset.options), storage.absolute(pack_relative)
     if dataset.parent_id is None and not dataset.changes:
-        return build_pack(storage.absolute(dataset.upload_path), target, options, limits=upload_limits(),
+        return build_pack(storage.local(dataset.upload_path), target, options, limits=upload_limits(),
                           on_progress=on_progress)
     parent = Dataset.objects.filter(pk=dataset.parent_id, status=Dataset.Status.READY).first()
     if parent is None or not parent.pack_path:
         raise IngestError("The version this one was made from was deleted before it was ready; make the change "
                           "again on another version.")
     changes = dataset.changes
-    return derive_pack(storage.absolute(parent.pack_path), target, exclude=changes.get("exclude", []),
+    return derive_pack(storage.local(parent.pack_path), target, exclude=changes.get("exclude", []),
                        relabel={int(k): v for k, v in changes.get("relabel", {}).items()},
-                       addition=storage.absolute(dataset.upload_path) if dataset.upload_path else None,
+                       addition=storage.local(dataset.upload_path) if dataset.upload_path else None,
                        options=options, limits=upload_limits(), on_progress=on_progress)
 
 
 @transaction.atomic
 def _record(dataset: Dataset, lease: jobs.Lease, report, pack_relative: str, *, seconds: float) -> None:
-    pack = open_pack(report.pack_path)
+    pack_folder = storage.local(pack_relative)
+    pack = open_pack(pack_folder)
     DatasetClass.objects.bulk_create(
         DatasetClass(dataset=dataset, index=i, name=c["name"], train=c["train"], val=c["val"], test=c["test"])
         for i, c in enumerate(report.counts))
@@ -139,10 +141,10 @@ def _record(dataset: Dataset, lease: jobs.Lease, report, pack_relative: str, *, 
                         num_images=report.num_images, image_size=report.image_size, channels=report.channels,
                         health={**report.health, "decoded": report.decoded}, original_sizes=report.original_sizes,
                         ingest_seconds=round(seconds, 2), upload_path="", content_hash=report.content_hash,
-                        bytes=own_bytes(Path(report.pack_path), _parent_pack(dataset))):
+                        bytes=own_bytes(pack_folder, _parent_pack(dataset))):
         raise _Abandoned()  # rolls back the rows above
 
 
 def _parent_pack(dataset: Dataset) -> Path | None:
     parent = dataset.parent
-    return storage.absolute(parent.pack_path) if parent is not None and parent.pack_path else None
+    return storage.local(parent.pack_path) if parent is not None and parent.pack_path else None

@@ -54,7 +54,7 @@ def pack_of(dataset: Dataset) -> Pack:
     """The dataset's opened pack, kept per process: a ready pack never changes, and opening one maps its files."""
     if not dataset.is_ready or not dataset.pack_path:
         raise LookupError("this dataset has no pack yet")
-    return _open_pack(str(storage.absolute(dataset.pack_path)))
+    return _open_pack(str(storage.local(dataset.pack_path)))
 
 
 ISSUES = ("duplicate", "leak", "near_duplicate", "conflict", "corrupt")

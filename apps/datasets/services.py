@@ -67,6 +67,7 @@ def dataset_create(*, team, user, name: str, upload=None, source_path: Path | No
         except IngestError as exc:
             raise ValidationError(str(exc), code="archive") from None
         reserved = _room(relative, kind, size, team=team, options=options)
+        storage.put(relative)
         dataset = Dataset.objects.create(team=team, created_by=user, name=name.strip(), options=options,
                                          upload_path=relative, upload_name=shown_name[:300], upload_bytes=size,
                                          bytes=reserved)
@@ -127,6 +128,7 @@ def dataset_version_create(*, parent: Dataset, user, upload=None, exclude=None, 
             except IngestError as exc:
                 raise ValidationError(str(exc), code="archive") from None
             reserved = _room(relative, kind, size, team=parent.team, options=parent.options, parent=parent)
+            storage.put(relative)
         with transaction.atomic():
             root_id = parent.root_id or parent.pk
             Dataset.objects.select_for_update().filter(pk=root_id).first()  # numbers one version at a time

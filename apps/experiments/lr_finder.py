@@ -74,7 +74,7 @@ def _sweep(experiment: Experiment):
     return engine.lr_range_test(
         pack=pack, config=config, start_lr=START_LR, end_lr=END_LR, steps=steps,
         init_checkpoint=starting_checkpoint(experiment.config),
-        imagenet_weights=storage.absolute(experiment.weights_file.path) if imagenet else None)
+        imagenet_weights=storage.local(experiment.weights_file.path) if imagenet else None)
 
 
 def _fail(lease: jobs.Lease, message: str) -> str:

@@ -59,8 +59,8 @@ def model_summary_of_run(run) -> dict | None:
     else:
         checkpoint = run.best_checkpoint or run.last_checkpoint
         try:
-            shape = engine.checkpoint_input(storage.absolute(checkpoint)) if checkpoint else None
-        except engine.CheckpointError:  # gone from storage, or damaged: refused unread
+            shape = engine.checkpoint_input(storage.local(checkpoint)) if checkpoint else None
+        except (engine.CheckpointError, FileNotFoundError):  # gone from storage, or damaged: refused unread
             shape = None
     return _summary(run.config, **shape) if shape else None
 

@@ -50,7 +50,7 @@ def _score(evaluation: VersionEvaluation) -> dict | None:
     run, dataset = evaluation.run, evaluation.dataset
     if dataset is None or not dataset.pack_path:
         raise engine.PackError("the version was deleted")
-    checkpoint = storage.absolute(run.best_checkpoint)
+    checkpoint = storage.local(run.best_checkpoint)
     classes = list(engine.load_checkpoint(checkpoint)["classes"])
     return engine.evaluate_checkpoint(checkpoint=checkpoint, pack=in_class_order(pack_of(dataset), classes))
 

@@ -229,8 +229,14 @@ def starting_run(user, config: dict) -> Run | None:
 
 
 def best_checkpoint_path(run: Run) -> Path | None:
-    """Where the run's best weights are: the checkpoint its row names; None before it has one."""
-    return storage.absolute(run.best_checkpoint) if run.best_checkpoint else None
+    """Where the run's best weights are on this machine: the checkpoint its row names; None before it has one
+    (a path to nothing when storage lost it: callers say so)."""
+    if not run.best_checkpoint:
+        return None
+    try:
+        return storage.local(run.best_checkpoint)
+    except FileNotFoundError:
+        return storage.absolute(run.best_checkpoint)
 
 
 def starting_checkpoint(config: dict) -> Path | None:

@@ -11,6 +11,7 @@ row names. A worker that lost its run (stopped, then handed on by the reaper) ca
 into its own folder when it wakes up, but no row names them and none of its writes lands.
 """
 import hashlib
+import logging
 import math
 import os
 import time
@@ -36,6 +37,7 @@ from .selectors import best_checkpoint_path
 from .services import VANISHED_NOTE, run_requeue
 
 PROGRESS_EVERY = 2.0
+log = logging.getLogger(__name__)
 
 
 def run_train(*, run_id: int, worker: str) -> str:
@@ -65,13 +67,16 @@ def run_train(*, run_id: int, worker: str) -> str:
 
 
 def _tidy(run_id: int, claim: str) -> None:
-    """The files of this claim that the row does not name when it ends: read by nobody, ever."""
+    """The files of this claim that the row does not name when it ends: read by nobody, ever. With an object
+    store, the named ones are there, and this machine's copies go too."""
     named = set(Run.objects.filter(pk=run_id).values_list("last_checkpoint", "best_checkpoint").get())
     folder = storage.absolute(claim)
     for path in folder.glob("*.pt") if folder.is_dir() else ():
         if storage.relative(path) not in named:
-            path.unlink(missing_ok=True)
-    if folder.is_dir() and not any(folder.iterdir()):
+            storage.remove(storage.relative(path))
+    if storage.in_object_store():
+        storage.drop_local(claim)
+    elif folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
 
 
@@ -119,6 +124,7 @@ class Tracker:
             fields["pruned"] = True
         fields["checkpoint_bytes"] = self.room_for(fields["last_checkpoint"],
                                                    fields.get("best_checkpoint") or self.best_named())
+        self.store(fields["last_checkpoint"], fields.get("best_checkpoint"))
         # By epoch number: an epoch trained again after a crash replaces its own row.
         if self.lease.write(lambda: EpochMetric.objects.update_or_create(
                 run_id=self.run.pk, epoch=metrics["epoch"], defaults={**metrics, "attempt": self.run.attempt}),
@@ -132,7 +138,7 @@ class Tracker:
     def room_for(self, *files) -> int:
         """The bytes of the checkpoints the row is about to name; raises CheckpointError (the run fails with
         it, and the files it does not name go) when they would take the team past its storage quota."""
-        size = sum(storage.absolute(name).stat().st_size for name in set(files) - {None, ""})
+        size = sum(storage.size(name) for name in set(files) - {None, ""})
         usage = team_usage(self.run.team)
         if usage.over_by(size, already=self.checkpoint_bytes):
             raise engine.CheckpointError(usage.refusal(
@@ -140,6 +146,13 @@ class Tracker:
                 change="delete datasets, runs or weights files of the team, or train a smaller model"))
         self.checkpoint_bytes = size
         return size
+
+    def store(self, *names: str | None) -> None:
+        """Put this epoch's checkpoints in the object store before the row names them: a worker on another
+        machine resumes from there. The engine still writes beside them, so this machine keeps its copies."""
+        for name in names:
+            if name and name not in self.named:
+                storage.put(name, keep=True)
 
     def best_named(self) -> str | None:
         return next((name for name in self.named if Path(name).name.startswith("best")), None)
@@ -167,13 +180,13 @@ def _train(run: Run, lease: jobs.Lease, token: str, claim: str) -> str:
         lease.update(device=_device_name(device), environment=engine.environment(
             device, code=code_version(), deterministic=run.config.get("deterministic", False)))
         result = engine.fit(
-            pack=storage.absolute(run.dataset.pack_path), config=run.config, out_dir=out_dir,
+            pack=storage.local(run.dataset.pack_path), config=run.config, out_dir=out_dir,
             on_batch=tracker.on_batch, on_checkpoint=tracker.on_checkpoint, file_per_epoch=True,
-            resume_from=storage.absolute(run.last_checkpoint) if run.last_checkpoint else None,
-            best_from=storage.absolute(run.best_checkpoint) if run.best_checkpoint else None,
+            resume_from=storage.local(run.last_checkpoint) if run.last_checkpoint else None,
+            best_from=storage.local(run.best_checkpoint) if run.best_checkpoint else None,
             init_checkpoint=best_checkpoint_path(run.parent) if run.parent else None,
             halt_after=run.epoch if run.pruned else None,
-            imagenet_weights=storage.absolute(run.weights_file.path) if run.weights_file else None)
+            imagenet_weights=storage.local(run.weights_file.path) if run.weights_file else None)
     except Exception as exc:  # every failure ends the run with a sentence; the traceback goes beside it
         sentence = jobs.failure_sentence(exc, doing="Training", subject="this run", again="start the run again")
         return _fail(lease, sentence, traceback.format_exc())
@@ -181,6 +194,11 @@ def _train(run: Run, lease: jobs.Lease, token: str, claim: str) -> str:
     if result.outcome == "stopped":
         # A stop mid-epoch wrote `last.pt` where the run is now: the run's to resume from.
         last = storage.relative(result.last_checkpoint)
+        try:
+            tracker.store(last)
+        except Exception as exc:  # the store is down: the run resumes from its last recorded epoch instead
+            log.warning("run %s: its stopping point could not be stored (%s)", run.pk, exc)
+            last = Run.objects.values_list("last_checkpoint", flat=True).get(pk=run.pk)
         if tracker.stop_reason == "cancelled":
             lease.update(status=Run.Status.CANCELLED, finished_at=timezone.now(), eta_seconds=None, lease_owner="",
                          last_checkpoint=last)

@@ -46,6 +46,7 @@ def check_upload(upload, relative: str, *, arch: str, limit: int, shown: str) ->
         file_format = _sniff(storage.absolute(relative), shown=shown)
         relative = _rename(relative, SUFFIXES[file_format])
         tensors = _check_fits(storage.absolute(relative), arch=arch, shown=shown)
+        storage.put(relative)
     except BaseException:
         storage.remove(relative)
         raise

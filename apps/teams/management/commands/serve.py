@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from dlstudio import launcher
+from dlstudio.storage import check_storage
 from dlstudio.supervisor import Supervisor
 
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
             "of them that exits.")
 
     def handle(self, *args, **options):
+        check_storage()
         call_command("migrate", interactive=False, verbosity=0)
         call_command("ensure_admin")
         base = Path(settings.BASE_DIR)

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from honcho.environ import parse_procfile
 
 from dlstudio import launcher
+from dlstudio.storage import check_storage
 from dlstudio.supervisor import Supervisor
 from workers.engine import hardware
 
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         if not launcher.redis_answers(settings.REDIS_URL):  # a worker would retry it for ever, quietly
             raise CommandError(f"Nothing answers at REDIS_URL={launcher.without_password(settings.REDIS_URL)}; "
                                "point it at the web machine's Redis and check that its port is reachable.")
+        check_storage()
         host = socket.gethostname()
         commands = launcher.training_worker_commands(self.train_command(), gpus, host)
 
