@@ -253,12 +253,11 @@ STORAGES = {
                 "OPTIONS": {"location": str(DATA_DIR / "files")}},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Where uploads, packs, checkpoints and weights files are kept (docs/STORAGE.md). `file://` + the data dir (the
-# default): the files themselves, as every machine that mounts the data dir sees them. `s3://BUCKET/PREFIX`
+# Where uploads, packs, checkpoints and weights files are kept (docs/STORAGE.md). Empty (the default): the data
+# dir, as every machine that mounts it sees it. `s3://BUCKET/PREFIX`
 # (any S3-compatible store: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION),
 # `azure://CONTAINER/PREFIX` (AZURE_CONNECTION_STRING) or `file:///another/folder`: an object store, which
 # each machine reads through a cache of its own under the data dir, at most DLSTUDIO_CACHE_MAX_GB.
-# Empty (the default) is the data dir itself, wherever DATA_DIR points.
 STORAGE_URL = env("DLSTUDIO_STORAGE_URL", "")
 if STORAGE_URL and (STORAGE_URL.split("://", 1)[0] not in ("file", "s3", "azure") or "://" not in STORAGE_URL):
     raise ImproperlyConfigured(f"DLSTUDIO_STORAGE_URL must start with file://, s3:// or azure://, not {STORAGE_URL!r}")

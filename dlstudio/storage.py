@@ -220,6 +220,12 @@ def local(relative: str) -> Path:
     return found
 
 
+def stored(relative: str) -> bool:
+    """Whether the object store holds the name (its manifest)."""
+    store = _store()
+    return store is not None and store.read(_manifest_name(relative)) is not None
+
+
 def size(relative: str) -> int:
     """The bytes of a stored file (this machine's copy, or as the store's manifest says)."""
     path = absolute(relative)

@@ -110,3 +110,10 @@ def health_findings(dataset: Dataset) -> dict:
                  for pair in pairs],
         "label_problems": health.get("label_problems", []),
     }
+
+
+def stored_files() -> set[str]:
+    """Every stored name a dataset's row holds (packs, uploads waiting for ingest), of every team: for moving
+    a deployment's files into an object store (`manage.py storage_push`)."""
+    return {*Dataset.objects.values_list("pack_path", flat=True),
+            *Dataset.objects.values_list("upload_path", flat=True)} - {""}

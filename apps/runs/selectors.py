@@ -292,3 +292,9 @@ def traceback_for(user, run: Run) -> str:
         return f'File "{Path(path).name}"'  # anywhere else: the file's name alone
 
     return _FILE.sub(relative, run.traceback)
+
+
+def stored_files() -> set[str]:
+    """Every checkpoint a run's row names, of every team (`manage.py storage_push`)."""
+    return {*Run.objects.values_list("last_checkpoint", flat=True),
+            *Run.objects.values_list("best_checkpoint", flat=True)} - {""}

@@ -159,9 +159,10 @@ class Tracker:
 
     def forget(self, files: set[str]) -> None:
         """This claim's files that the row no longer names: nobody reads them again (the row only ever names
-        newer ones, and this worker still holds the run), so they go at once."""
+        newer ones, and this worker still holds the run), so they go at once. An earlier claim's are left to
+        the sweep of its folder (`runs_sweep`), except in an object store, which no machine sweeps."""
         for name in files:
-            if name.startswith(f"{self.claim}/"):
+            if name.startswith(f"{self.claim}/") or storage.in_object_store():
                 storage.remove(name)
 
 

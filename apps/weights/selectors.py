@@ -55,3 +55,8 @@ def imagenet_cache() -> dict:
         found = next((name for name in names if (folder / name).is_file()), "")
         archs[arch] = {"file": names[0], "present": bool(found), "found": found}
     return {"folder": engine.shown_folder(folder), "archs": archs}
+
+
+def stored_files() -> set[str]:
+    """Every weights file of every team (`manage.py storage_push`)."""
+    return set(WeightsFile.objects.values_list("path", flat=True)) - {""}
