@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
+from apps.datasets.models import Dataset
 from apps.experiments.services import experiment_create
 from apps.runs.models import EpochMetric, Run
 from apps.runs.services import run_start
@@ -147,8 +148,6 @@ def upload(api, world, *, name: str, classes: tuple[str, str], per_class: int = 
 
 
 def start(world, dataset_id: int, config: dict, *, name: str = "exp") -> Run:
-    from apps.datasets.models import Dataset
-
     experiment = experiment_create(team=world.team, user=world.editor, name=name,
                                    dataset=Dataset.objects.get(pk=dataset_id), config=config)
     return run_start(experiment=experiment, user=world.editor)
@@ -206,8 +205,6 @@ def test_upload_ingest_train_predict_and_export_across_machines_that_share_only_
     assert onnx.status_code == 200 and len(b"".join(onnx.streaming_content)) > 0
 
     # What the worker made is in the bucket: the pack (files and manifest), the checkpoints the row names.
-    from apps.datasets.models import Dataset
-
     pack = Dataset.objects.get(pk=dataset_id).pack_path
     keys = set(s3.keys(BUCKET))
     assert f"{PREFIX}/manifests/{pack}.json" in keys
@@ -239,8 +236,6 @@ def test_a_second_run_of_a_dataset_on_the_same_worker_reads_the_pack_from_its_ca
     dataset_id = upload(api_as(world.editor), world, name="second", classes=("night", "day"))
     runs = [finished(start(world, dataset_id, QUICK, name=f"exp-{i}"), machines) for i in range(2)]
     assert {run.worker for run in runs} == {trainer.name}
-    from apps.datasets.models import Dataset
-
     pack = Dataset.objects.get(pk=dataset_id).pack_path
     assert fetched(trainer.log()).count(pack) == 1
 
@@ -254,8 +249,6 @@ def test_two_workers_on_one_cache_fetch_a_pack_once_and_both_train_on_it_whole(w
     first, second = (start(world, dataset_id, QUICK, name=f"exp-{i}") for i in range(2))
     first, second = finished(first, machines), finished(second, machines)
     assert {first.worker, second.worker} == {first_worker.name, second_worker.name}  # at once, one each
-    from apps.datasets.models import Dataset
-
     pack = Dataset.objects.get(pk=dataset_id).pack_path
     assert (fetched(first_worker.log()) + fetched(second_worker.log())).count(pack) == 1
 
@@ -362,8 +355,6 @@ def test_upload_ingest_train_and_predict_across_machines_that_share_only_an_azur
     assert response.status_code == 200, response.content
     viewer = sign_in(client, world.viewer, world.team)
     assert viewer.get(reverse("run_export_onnx", args=[run.pk])).status_code == 200
-
-    from apps.datasets.models import Dataset
 
     pack = Dataset.objects.get(pk=dataset_id).pack_path
     names = set(azurite.names(container))
