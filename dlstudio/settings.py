@@ -382,5 +382,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DLSTUDIO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # The Azure SDK logs every request's and response's headers at INFO: dozens of lines per stored file.
+    "loggers": {"django.db.backends": {"level": "INFO"},
+                "azure.core.pipeline.policies.http_logging_policy": {"level": "WARNING"}},
 }
