@@ -515,6 +515,33 @@ def test_a_store_that_cannot_be_used_stops_the_command_at_start_with_one_sentenc
     assert "Starting" not in result.stdout and "is starting" not in result.stdout
 
 
+def test_machines_that_check_one_store_at_the_same_time_do_not_fail_each_other(tmp_path):
+    """Each check writes, reads back and deletes a probe: with one name for all, one machine's delete made
+    another's read come back empty ("did not give back what was written") at start-up."""
+    from types import SimpleNamespace
+
+    from dlstudio import object_store
+
+    machines = [object_store.from_settings(SimpleNamespace(STORAGE_URL=f"file://{tmp_path / 'store'}",
+                                                           DATA_DIR=tmp_path / f"data-{i}")) for i in range(4)]
+    failures = []
+
+    def start_up_checks(store):
+        for _ in range(100):
+            try:
+                store.check()
+            except object_store.StoreError as exc:
+                failures.append(str(exc))
+
+    threads = [threading.Thread(target=start_up_checks, args=(store,)) for store in machines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert list((tmp_path / "store").iterdir()) == []  # every probe deleted
+
+
 # --- Settings --------------------------------------------------------------------------------------------------
 
 
