@@ -102,7 +102,11 @@ class Cache:
             entries = []
             for path in self.root.iterdir():
                 if path.name.startswith(".partial-"):
-                    if now - path.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                    try:
+                        stale = now - path.stat().st_mtime > STALE_PARTIAL_SECONDS
+                    except FileNotFoundError:  # another process's fill, renamed into place meanwhile
+                        continue
+                    if stale:
                         shutil.rmtree(path, ignore_errors=True)
                     continue
                 if path.name.startswith(".") or path.name == "locks" or not path.is_dir():
