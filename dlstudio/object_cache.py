@@ -69,16 +69,26 @@ class Cache:
         self.evict(keep=key)
         return final, True
 
-    def adopt(self, folder: Path, manifest: dict) -> Path:
-        """Move a folder this machine made (and stored) into the cache, as if fetched: no second download."""
+    def adopt(self, made: Path, manifest: dict) -> Path:
+        """Move a file or folder this machine made (and stored) into the cache, as if fetched: no second
+        download."""
         key = entry_id(manifest)
         final = self.root / key
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked(key):
             if final.exists():
-                shutil.rmtree(folder, ignore_errors=True)
+                if made.is_dir():
+                    shutil.rmtree(made, ignore_errors=True)
+                else:
+                    made.unlink(missing_ok=True)
+            elif manifest["kind"] == "file":
+                # An entry is a folder holding the file under its manifest name, as a fetch leaves it.
+                partial = self.root / f".partial-{key[:16]}-{uuid.uuid4().hex[:8]}"
+                partial.mkdir()
+                os.rename(made, partial / manifest["files"][0]["path"])
+                os.rename(partial, final)
             else:
-                os.rename(folder, final)
+                os.rename(made, final)
         self.evict(keep=key)
         return final
 
@@ -92,7 +102,11 @@ class Cache:
             entries = []
             for path in self.root.iterdir():
                 if path.name.startswith(".partial-"):
-                    if now - path.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                    try:
+                        stale = now - path.stat().st_mtime > STALE_PARTIAL_SECONDS
+                    except FileNotFoundError:  # another process's fill, renamed into place meanwhile
+                        continue
+                    if stale:
                         shutil.rmtree(path, ignore_errors=True)
                     continue
                 if path.name.startswith(".") or path.name == "locks" or not path.is_dir():

@@ -9,6 +9,7 @@ the names mean (manifests, objects) is `dlstudio.storage`'s.
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,12 +65,14 @@ class Store:
 
     def check(self) -> None:
         """Write, read back and delete a small object: the store answers, the keys may write, the bucket is there."""
+        # A name of its own: machines that start together would otherwise delete each other's probe.
+        probe = f"{PROBE}-{uuid.uuid4().hex}"
         try:
-            self.write(PROBE, b"ok")
-            if self.read(PROBE) != b"ok":
+            self.write(probe, b"ok")
+            if self.read(probe) != b"ok":
                 raise StoreError(f"The object store of DLSTUDIO_STORAGE_URL={self.url} did not give back what was "
                                  "written to it; check that nothing else rewrites its objects.")
-            self.delete(PROBE)
+            self.delete(probe)
         except StoreError:
             raise
         except Exception as exc:

@@ -174,8 +174,8 @@ def put(relative: str, *, keep: bool = False) -> None:
     try:
         for f in manifest["files"]:
             name = _object_name(relative, manifest, f)
+            sent.append(name)  # before the upload: one that fails may leave part of it (a folder store does)
             store.upload(path / f["path"] if manifest["kind"] == "dir" else path, name)
-            sent.append(name)
         store.write(_manifest_name(relative), json.dumps(manifest).encode())
     except BaseException:
         for name in sent:  # no manifest was written: these would only take room
