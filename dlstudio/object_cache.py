@@ -109,7 +109,7 @@ class Cache:
                     if stale:
                         shutil.rmtree(path, ignore_errors=True)
                     continue
-                if path.name.startswith(".") or path.name == "locks" or not path.is_dir():
+                if path.name.startswith(".") or path.name in ("locks", "manifests") or not path.is_dir():
                     continue
                 entries.append((path.stat().st_mtime, path, folder_bytes(path)))
             total = sum(size for _, _, size in entries)

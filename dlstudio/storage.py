@@ -10,7 +10,9 @@ In the store, a name is its objects (`objects/<name>`, or `objects/<name>/<file>
 and, written last, its manifest (`manifests/<name>.json`: each file's size and sha256). Nothing reads a name
 without its manifest, so an upload that failed halfway leaves nothing a run could use.
 """
+import hashlib
 import json
+import os
 import logging
 import shutil
 import time
@@ -86,7 +88,8 @@ def remove(relative: str) -> None:
     store = _store()
     if store is not None:
         _fetched.pop(relative, None)
-        manifest = _manifest(store, relative)
+        manifest = _manifest(store, relative, fresh=True)
+        _kept_manifest(relative).unlink(missing_ok=True)
         store.delete(_manifest_name(relative))  # first: from now on nothing reads the name
         for f in manifest["files"] if manifest else ():
             store.delete(_object_name(relative, manifest, f))
@@ -145,9 +148,28 @@ def _object_name(relative: str, manifest: dict, f: dict) -> str:
     return f"objects/{relative}" if manifest["kind"] == "file" else f"objects/{relative}/{f['path']}"
 
 
-def _manifest(store, relative: str) -> dict | None:
+def _kept_manifest(relative: str) -> Path:
+    return settings.DATA_DIR / "cache" / "manifests" / f"{hashlib.sha256(relative.encode()).hexdigest()}.json"
+
+
+def _manifest(store, relative: str, *, fresh: bool = False) -> dict | None:
+    """The name's manifest. A name is written once, so this machine keeps a copy of each manifest it read: a
+    warm cache then costs no request to the store (`fresh`: ask the store, for a removal)."""
+    kept = _kept_manifest(relative)
+    if not fresh:
+        try:
+            return json.loads(kept.read_bytes())
+        except (FileNotFoundError, ValueError):
+            pass
     data = store.read(_manifest_name(relative))
-    return json.loads(data) if data is not None else None
+    if data is None:
+        kept.unlink(missing_ok=True)
+        return None
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    temporary = kept.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, kept)  # whole or absent for another process reading it
+    return json.loads(data)
 
 
 def _describe(path: Path) -> dict:

@@ -43,8 +43,8 @@ def writer(files: dict[str, bytes]):
 
 
 def cache_contents(root: Path) -> list[str]:
-    """What the cache holds, lock files aside: entries and any `.partial-*` folder."""
-    return sorted(p.name for p in root.iterdir() if p.name != "locks") if root.exists() else []
+    """What the cache holds, lock files and kept manifests aside: entries and any `.partial-*` folder."""
+    return sorted(p.name for p in root.iterdir() if p.name not in ("locks", "manifests")) if root.exists() else []
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
