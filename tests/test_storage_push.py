@@ -28,3 +28,17 @@ def test_without_an_object_store_it_says_which_setting_to_set(isolated_data_dir,
     settings.STORAGE_URL = ""
     with pytest.raises(CommandError, match="DLSTUDIO_STORAGE_URL"):
         call_command("storage_push")
+
+
+def test_given_names_it_copies_those_files_only_whether_or_not_a_row_names_them(
+        isolated_data_dir, settings, tmp_path, capsys):
+    note, other = "runs/7/claim-1/vanished.json", "runs/7/claim-1/other.json"
+    for name in (note, other):
+        storage.absolute(name).parent.mkdir(parents=True, exist_ok=True)
+        storage.absolute(name).write_text('{"pid": 1}')
+    settings.STORAGE_URL = f"file://{tmp_path / 'store'}"
+
+    call_command("storage_push", note)
+    assert "Copied 1 files" in capsys.readouterr().out
+    assert storage.stored(note) and not storage.stored(other)
+    assert storage.absolute(note).exists()  # the data dir is not changed

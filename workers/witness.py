@@ -12,7 +12,10 @@ worker's resident memory as last sampled, and exits. A worker that is only stopp
 keeps the pipe open: no note. It lives in a session of its own, so a kill of the worker's process group
 does not take it along, and imports nothing of the project (it starts in a few milliseconds).
 
-Run as `python -I witness.py <note path>` with the pipe as its stdin.
+With an object store the reaper may run on another machine than the worker: the witness then runs the
+command it was given after the note (`manage.py storage_push <note>`), which puts the note in the store.
+
+Run as `python -I witness.py <note path> [command ...]` with the pipe as its stdin.
 """
 from __future__ import annotations
 
@@ -25,15 +28,17 @@ import time
 from pathlib import Path
 
 SAMPLE_EVERY = 0.5  # seconds between two looks at the worker's memory and whether it is still there
+THEN_TIMEOUT = 300  # seconds the command after the note may take (a store that does not answer)
 
 
 class Witness:
     """Start beside the job; `done()` when the job ends by any path that runs Python."""
 
-    def __init__(self, note: Path):
+    def __init__(self, note: Path, then: list[str] = ()):
+        """`then`: a command to run once the note is written (it sends the note where the reaper reads it)."""
         self.note = Path(note)
         try:
-            self.proc = subprocess.Popen([sys.executable, "-I", __file__, str(self.note)], stdin=subprocess.PIPE,
+            self.proc = subprocess.Popen([sys.executable, "-I", __file__, str(self.note), *then], stdin=subprocess.PIPE,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          start_new_session=True)
         except OSError:  # no process to spare (out of memory, of pids): the job runs unwitnessed
@@ -73,7 +78,7 @@ def _resident_bytes(pid: int) -> int | None:
     return None
 
 
-def watch(note: Path) -> int:
+def watch(note: Path, then: list[str] = ()) -> int:
     worker = os.getppid()
     last_rss = peak_rss = None
     heard = b""
@@ -95,8 +100,14 @@ def watch(note: Path) -> int:
     temporary = note.with_name(f".{note.name}.tmp")
     temporary.write_text(json.dumps({"pid": worker, "at": time.time(), "last_rss": last_rss, "peak_rss": peak_rss}))
     os.replace(temporary, note)
+    if then:
+        try:
+            return subprocess.run(then, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=THEN_TIMEOUT).returncode
+        except (OSError, subprocess.TimeoutExpired):  # the note stays here; the reaper counts a lost worker
+            return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(watch(Path(sys.argv[1])))
+    sys.exit(watch(Path(sys.argv[1]), sys.argv[2:]))

@@ -161,9 +161,18 @@ def runs_reap(*, now=None) -> dict:
 
 def _was_killed(run: Run) -> bool:
     """Whether the witness of the run's current claim saw its worker vanish mid-job (workers/witness.py):
-    killed (SIGKILL, the out-of-memory killer's signal) rather than stopped or cut off."""
-    return run.fence > 0 and vanished(storage.absolute(f"{run.checkpoint_dir}/claim-{run.fence}/{VANISHED_NOTE}")) \
-        is not None
+    killed (SIGKILL, the out-of-memory killer's signal) rather than stopped or cut off. With an object store
+    the note is read from there, where the witness on the worker's machine put it."""
+    if run.fence <= 0:
+        return False
+    try:
+        note = storage.local(f"{run.checkpoint_dir}/claim-{run.fence}/{VANISHED_NOTE}")
+    except FileNotFoundError:
+        return False
+    except Exception:  # the store does not answer: counted as a lost worker, which MAX_ATTEMPTS still bounds
+        log.warning("could not read run %s's witness note from the object store", run.pk, exc_info=True)
+        return False
+    return vanished(note) is not None
 
 
 def killed_sentence(run: Run) -> str:

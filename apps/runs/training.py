@@ -14,12 +14,14 @@ import hashlib
 import logging
 import math
 import os
+import sys
 import time
 import traceback
 import uuid
 from pathlib import Path
 
 import torch
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -54,8 +56,10 @@ def run_train(*, run_id: int, worker: str) -> str:
     Run.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
     run = Run.objects.select_related("dataset", "parent", "weights_file").get(pk=run_id)
     claim = f"{run.checkpoint_dir}/claim-{run.fence}"
-    # Notes in the claim's folder if this process vanishes mid-job: the reaper reads it (`runs_reap`).
-    witness = Witness(storage.absolute(f"{claim}/{VANISHED_NOTE}"))
+    # Notes in the claim's folder if this process vanishes mid-job: the reaper reads it (`runs_reap`), on
+    # another machine with an object store, where the witness puts it.
+    note = f"{claim}/{VANISHED_NOTE}"
+    witness = Witness(storage.absolute(note), then=_put_command(note) if storage.in_object_store() else ())
     try:
         with jobs.working(f"run-{run_id}", lease):
             return _train(run, lease, token, claim)
@@ -64,6 +68,10 @@ def run_train(*, run_id: int, worker: str) -> str:
         _tidy(run_id, claim)
         if run.sweep_id is not None:  # its slot may be free now: the sweep's next trial
             broker.send_on_commit("sweeps.advance", run.sweep_id)
+
+
+def _put_command(name: str) -> list[str]:
+    return [sys.executable, str(settings.BASE_DIR / "manage.py"), "storage_push", name]
 
 
 def _tidy(run_id: int, claim: str) -> None:

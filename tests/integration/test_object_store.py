@@ -306,10 +306,12 @@ def test_two_processes_reading_a_large_object_into_one_cache_at_once_get_it_whol
 
 def test_a_run_whose_worker_was_killed_resumes_on_another_machine_from_the_checkpoint_in_the_store(
         world, api_as, web, machines):
-    machines.worker("ingest", queues="default,ingest")
+    # The reaper's worker waits 20 s of silence (not the stack's 6), time enough for the witness on the killed
+    # worker's machine to start `manage.py storage_push` and put its note in the store on a loaded machine.
+    machines.worker("ingest-patient", queues="default,ingest", env={"DLSTUDIO_STALE_AFTER": "20"})
     # Killed with SIGKILL (as the out-of-memory killer would) once epoch 3 is trained, before it is recorded.
     machines.worker("train-dying", env={"DLSTUDIO_TEST_DIE_AT_EPOCH": "3"}, app="tests.support.dying_worker")
-    _, victim = machines.only("ingest", "train-dying")
+    _, victim = machines.only("ingest-patient", "train-dying")
     dataset_id = upload(api_as(world.editor), world, name="fourth", classes=("shade", "glow"))
     run = start(world, dataset_id, {**QUICK, "epochs": 5})
     wait_until(lambda: victim.proc.poll() is not None, timeout=120,
@@ -319,9 +321,11 @@ def test_a_run_whose_worker_was_killed_resumes_on_another_machine_from_the_check
     assert killed.epoch == 2 and killed.last_checkpoint.startswith(f"{killed.checkpoint_dir}/claim-1/")
 
     rescuer = machines.worker("train-b")  # another machine: a data dir of its own
-    machines.only("ingest", "train-b")
+    machines.only("ingest-patient", "train-b")
     run = finished(run, machines)
     assert run.attempt == 2 and run.worker == rescuer.name
+    # Counted as killed (not only lost): the reaper read the witness's note from the store.
+    assert run.killed_attempts == 1
     assert list(EpochMetric.objects.filter(run=run).order_by("epoch").values_list("epoch", "attempt")) == [
         (1, 1), (2, 1), (3, 2), (4, 2), (5, 2)]  # resumed after epoch 2, not started again
     names = fetched(rescuer.log())

@@ -56,3 +56,26 @@ def test_a_silent_worker_is_not_counted_as_killed(world, experiment):
     assert runs_reap()["requeued"] == 1
     run.refresh_from_db()
     assert run.status == "queued" and run.attempt == 3 and run.killed_attempts == 1
+
+
+def test_with_an_object_store_the_reaper_on_another_machine_reads_the_note_the_witness_put_there(
+        world, experiment, settings, tmp_path):
+    settings.STORAGE_URL = f"file://{tmp_path / 'store'}"
+    settings.DATA_DIR = tmp_path / "worker-machine"
+    run = run_start(experiment=experiment, user=world.editor)
+    stale(run, note=True)
+    storage.put(f"{run.checkpoint_dir}/claim-1/{VANISHED_NOTE}", keep=True)
+    settings.DATA_DIR = tmp_path / "web-machine"  # where the reaper runs: none of the worker's files
+    assert runs_reap()["requeued"] == 1
+    run.refresh_from_db()
+    assert run.status == "queued" and run.killed_attempts == 1
+
+
+def test_with_an_object_store_a_note_that_never_reached_it_counts_a_lost_worker(world, experiment, settings, tmp_path):
+    settings.STORAGE_URL = f"file://{tmp_path / 'store'}"
+    settings.DATA_DIR = tmp_path / "web-machine"
+    run = run_start(experiment=experiment, user=world.editor)
+    stale(run)
+    assert runs_reap()["requeued"] == 1
+    run.refresh_from_db()
+    assert run.status == "queued" and run.attempt == 2 and run.killed_attempts == 0

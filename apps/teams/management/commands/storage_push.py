@@ -12,12 +12,16 @@ class Command(BaseCommand):
             "deployment that kept its files in the data dir moves to an object store (docs/STORAGE.md). Files "
             "already in the store are left as they are; the data dir is not changed.")
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("names", nargs="*", metavar="NAME",
+                            help="copy only these files, named relative to the data dir (a row need not name them)")
+
+    def handle(self, *args, names=(), **options):
         storage.check_storage()
         if not storage.in_object_store():
             raise CommandError("DLSTUDIO_STORAGE_URL names no object store (it is empty: the data dir is the "
                                "store); set it to the store to copy the files into.")
-        names = datasets.stored_files() | runs.stored_files() | weights.stored_files()
+        names = set(names) or datasets.stored_files() | runs.stored_files() | weights.stored_files()
         copied = missing = present = 0
         for name in sorted(names):
             if storage.stored(name):
