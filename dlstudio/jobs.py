@@ -20,6 +20,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -133,12 +134,24 @@ class Heartbeat(threading.Thread):
 
     def run(self):
         every = beat_interval()
+        last = time.monotonic()
         try:
             while not self._finished.wait(every):
-                if not self.beat():
-                    return
-        except Exception:  # a database hiccup must not kill the worker; the reaper covers a silent one
-            log.exception("%s failed", self.name)
+                try:
+                    if not self.beat():
+                        return
+                except Exception:
+                    # A database hiccup (a restart, a dropped connection) costs this beat, not the job: one
+                    # exception ending the thread would let the reaper hand a live run on. The next beat
+                    # reconnects; a database down past DLSTUDIO_STALE_AFTER is the reaper's to judge.
+                    log.warning("%s could not beat; trying again in %.1f s", self.name, every, exc_info=True)
+                    connection.close()
+                    continue
+                now = time.monotonic()
+                if now - last > 2 * every:  # what a reaper that handed this run on will have seen
+                    log.warning("%s beat %.1f s after the last (every %.1f s is due; DLSTUDIO_STALE_AFTER is %s s)",
+                                self.name, now - last, every, settings.STALE_AFTER)
+                last = now
         finally:
             connection.close()
 
