@@ -87,7 +87,7 @@ def point_celery_at(url: str) -> None:
 
 
 @contextmanager
-def own_stack(*, env: dict, directory: Path, session_redis_url: str) -> Iterator["Stack"]:
+def own_stack(*, env: dict, directory: Path, session_redis_url: str, stale_after: str = "6") -> Iterator["Stack"]:
     """A Stack for one test, stopped at the end with this process pointed back at the session's Redis.
 
     The session's beat is paused meanwhile: its reapers (and `sweeps.advance_all`) read the same database
@@ -98,7 +98,7 @@ def own_stack(*, env: dict, directory: Path, session_redis_url: str) -> Iterator
     session = Workers.session
     if session is not None:
         session.beat.stop()
-    own = Stack(env=env, directory=directory)
+    own = Stack(env=env, directory=directory, stale_after=stale_after)
     try:
         yield own
     finally:

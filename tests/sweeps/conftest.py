@@ -18,9 +18,12 @@ def data_dir(isolated_data_dir):
 @pytest.fixture
 def stack(transactional_db, worker_env, redis_server, data_dir, tmp_path):
     """A broker, workers and beat of the test's own (started by the test, stopped here), sharing the test's
-    data dir, so files a trial writes are the test's alone."""
+    data dir, so files a trial writes are the test's alone.
+
+    Its horizon is twice the other tests': these tests assert that no live trial is ever handed on, over
+    minutes of training on a loaded machine, and a stall of a few seconds there is not a lost worker."""
     with own_stack(env={**worker_env, "DLSTUDIO_DATA_DIR": str(data_dir)}, directory=tmp_path / "stack",
-                   session_redis_url=redis_server.url) as own:
+                   session_redis_url=redis_server.url, stale_after="12") as own:
         yield own
 
 

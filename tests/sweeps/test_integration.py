@@ -155,7 +155,7 @@ def test_a_training_worker_killed_mid_sweep_costs_no_trial_and_no_epoch(world, s
     assert len(runs) == 3
     assert_every_epoch_once(runs)
     victim = Run.objects.get(pk=victim.pk)
-    assert victim.attempt == 2 and victim.worker == second.name  # handed on by the reaper, resumed
+    assert (victim.attempt, victim.worker) == (2, second.name), stack.logs()  # handed on by the reaper, resumed
     assert EpochMetric.objects.get(run=victim, epoch=1).attempt == 1  # its early epochs kept, not retrained
 
 
@@ -183,7 +183,8 @@ def test_redis_restarted_mid_sweep_costs_no_trial_and_no_epoch(world, stack, kee
     runs = trials(sweep)
     assert len(runs) == 3
     assert_every_epoch_once(runs)
-    assert all(r.attempt == 1 and r.worker == trainer.name for r in runs)  # no trial was lost or handed on
+    # No trial was lost or handed on.
+    assert [(r.attempt, r.worker) for r in runs] == [(1, trainer.name)] * 3, stack.logs()
     assert trainer.proc.poll() is None
 
 
