@@ -16,12 +16,13 @@ UNIT := -m "not integration and not browser"
 # pytest's exit status 5 is "no test selected": PYTEST_ARGS may name tests of one kind only.
 SOME := || [ $$? -eq 5 ]
 
-# The unit tests on two processes (pytest-xdist), then the tests with real processes, one at a time:
-# they start Redis, Celery workers and Chromium of their own.
+# The unit tests on two processes (pytest-xdist), then the tests with real processes, also on two: each
+# pytest process has its own test database, Redis, Celery workers and Chromium, and runs a file's tests
+# together (--dist loadfile), so a file's fixtures start once.
 test: test-deps
 	rm -rf $(TEST_DATA_DIR)
 	DLSTUDIO_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest $(UNIT) -n 2 $(PYTEST_ARGS) $(SOME)
-	DLSTUDIO_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "integration or browser" $(PYTEST_ARGS) $(SOME)
+	DLSTUDIO_DATA_DIR=$(TEST_DATA_DIR) $(PY) -m pytest -m "integration or browser" -n 2 --dist loadfile $(PYTEST_ARGS) $(SOME)
 
 # The unit tests alone: no Redis, Celery worker or browser is started.
 test-fast: $(VENV)/.deps-test

@@ -128,9 +128,13 @@ class CeleryWorker:
         return self.proc is not None and process_state(self.proc.pid) == "T"
 
     def stop(self, timeout: float = 30) -> None:
+        self.signal(signal.SIGTERM)
+        self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait for the process to end (a warm shutdown asked for), killing it after `timeout`."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -167,9 +167,12 @@ class Stack:
                          for path in sorted(self.log_dir.glob("*.log")))
 
     def stop(self) -> None:
-        for worker in [*self.trainers, self.general]:
-            if worker is not None:
-                worker.stop(timeout=20)
+        """Every worker asked to stop at once, then waited for: their warm shutdowns overlap."""
+        workers = [worker for worker in [*self.trainers, self.general] if worker is not None]
+        for worker in workers:
+            worker.signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait_stopped(timeout=20)
         if self.beat is not None:
             self.beat.stop()
         self.redis.stop()
