@@ -141,6 +141,15 @@ class Workers:
         self.general.wait_ready(self.app)
         self.train.wait_ready(self.app)
 
+    @property
+    def trainers(self) -> list[CeleryWorker]:
+        """Every training worker of the session: tests that add or replace one leave them for the next, in
+        whatever order pytest-xdist hands the files out."""
+        return [self.train, *self.extra]
+
+    def train_logs(self) -> str:
+        return "".join(worker.log() for worker in self.trainers)
+
     def new_train_worker(self, name="train") -> CeleryWorker:
         """One more training worker (stopped with the others at the end of the session)."""
         worker = CeleryWorker(env=self.env, queues="train", pool="solo", log_dir=self.log_dir, name=name).start()

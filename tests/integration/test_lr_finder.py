@@ -23,11 +23,11 @@ def test_a_range_test_started_from_the_api_ends_on_the_experiment_page(client, w
 
     body = wait_until(lambda: (lambda b: b if b["status"] in ("succeeded", "failed") else None)(api.get(url).json()),
                       timeout=120, interval=0.1, message="the range test to finish")
-    assert body["status"] == "succeeded", body["error"] + celery_workers.train.log()[-3000:]
+    assert body["status"] == "succeeded", body["error"] + celery_workers.train_logs()[-3000:]
     assert body["id"] == started.json()["id"] and len(body["lrs"]) == len(body["losses"]) > 0
     assert body["lrs"][0] <= body["suggested_lr"] <= body["lrs"][-1]
     assert body["figure"]["layout"]["xaxis"]["type"] == "log"
-    assert "experiments.lr_range_test" in celery_workers.train.log()
+    assert "experiments.lr_range_test" in celery_workers.train_logs()
 
     assert client.login(username="eddie", password=world.password)
     page = client.get(reverse("experiment_detail", args=[experiment.pk])).content.decode()

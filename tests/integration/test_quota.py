@@ -21,7 +21,7 @@ def test_a_run_whose_checkpoints_would_pass_the_quota_fails_in_the_worker(world,
     run = run_start(experiment=experiment, user=world.editor)
     run = wait_until(lambda: Run.objects.filter(pk=run.pk, status__in=Run.FINISHED_STATUSES).first(), timeout=120,
                      interval=0.1, message="the run to end")
-    assert run.status == "failed", run.status + celery_workers.train.log()[-3000:]
+    assert run.status == "failed", run.status + celery_workers.train_logs()[-3000:]
     assert run.error.startswith("This run's checkpoints would take about ")
     assert "storage quota (DLSTUDIO_TEAM_QUOTA_GB)" in run.error
     assert run.epoch == 0 and run.checkpoint_bytes == 0 and not run.last_checkpoint

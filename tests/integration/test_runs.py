@@ -33,7 +33,7 @@ def wait_for(run, predicate, *, timeout, message):
 
 
 def worker_of(run, celery_workers):
-    return next(w for w in [celery_workers.train, *celery_workers.extra] if w.name == run.worker)
+    return next(w for w in celery_workers.trainers if w.name == run.worker)
 
 
 def test_a_run_goes_queued_running_succeeded(world, dataset, celery_workers):
@@ -45,11 +45,11 @@ def test_a_run_goes_queued_running_succeeded(world, dataset, celery_workers):
         return r.status in Run.FINISHED_STATUSES
 
     run = wait_for(run, done, timeout=120, message="the run to finish")
-    assert run.status == "succeeded", run.error + celery_workers.train.log()[-3000:]
+    assert run.status == "succeeded", run.error + celery_workers.train_logs()[-3000:]
     assert "queued" in seen or "running" in seen
     assert list(EpochMetric.objects.filter(run=run).values_list("epoch", flat=True)) == [1, 2, 3]
     assert Evaluation.objects.filter(run=run).exists() and run.progress == 1.0
-    assert run.worker in (celery_workers.train.name, *[w.name for w in celery_workers.extra])
+    assert run.worker in [w.name for w in celery_workers.trainers]
 
 
 def test_cancel_reaches_cancelled_within_seconds(world, dataset, celery_workers):
@@ -125,6 +125,6 @@ def test_a_message_named_as_before_the_apps_were_split_is_refused_and_the_reaper
     app.send_task("workers.tasks.train_run", args=[run.pk], queue="train")
     run = wait_for(run, lambda r: r.status in Run.FINISHED_STATUSES, timeout=120, message="the run to finish")
     assert run.status == "succeeded" and run.attempt == 1, run.error
-    log = "".join(worker.log() for worker in [celery_workers.train, *celery_workers.extra])
+    log = celery_workers.train_logs()
     assert "unregistered task of type 'workers.tasks.train_run'" in log
     assert "runs.train[" in log
